@@ -1,0 +1,65 @@
+package sim
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Clock is the time source and timer facility that applications (push
+// clients and servers, keep-alive strategies) are written against. The
+// Scheduler implements it on virtual or wall time. Timer callbacks run on
+// the scheduler goroutine.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) tcpip.Timer
+}
+
+// Conn is an event-driven stream connection. All methods must be called
+// on the scheduler goroutine (from a callback or an event); none blocks.
+type Conn interface {
+	// Write queues as much of p as fits in the send buffer and returns how
+	// much it took. A short count is backpressure: the handler's
+	// OnWritable runs when there is room again.
+	Write(p []byte) (int, error)
+	// Close closes the connection gracefully (FIN after queued data).
+	Close() error
+	// Abort closes the connection with a RST.
+	Abort()
+	// LocalAddr and RemoteAddr are the connection's endpoints as this side
+	// sees them (behind a NAT, LocalAddr is the private address).
+	LocalAddr() netip.AddrPort
+	RemoteAddr() netip.AddrPort
+}
+
+// ConnHandler receives a connection's events on the scheduler goroutine.
+type ConnHandler interface {
+	// OnConnected runs once the connection is established (for a dialled
+	// connection, when the handshake completes; for an accepted one,
+	// before any data).
+	OnConnected(c Conn)
+	// OnData delivers received bytes. p is only valid during the call.
+	OnData(c Conn, p []byte)
+	// OnWritable runs when a previously short Write can make progress.
+	OnWritable(c Conn)
+	// OnClosed runs exactly once when the connection is gone, with the
+	// reason: nil or ErrClosedLocally for a local close, ErrPeerClosed,
+	// ErrReset, ErrTimedOut, ErrUnreachable, ErrNetworkDown, or another
+	// error wrapping the stack's.
+	OnClosed(c Conn, err error)
+}
+
+// Reasons a connection ends, for OnClosed and the event stream. Test them
+// with errors.Is.
+var (
+	ErrClosedLocally = errors.New("closed locally")
+	ErrPeerClosed    = errors.New("closed by peer")
+	ErrReset         = errors.New("connection reset")
+	ErrTimedOut      = errors.New("connection timed out")
+	ErrRefused       = errors.New("connection refused")
+	ErrUnreachable   = errors.New("destination unreachable")
+	ErrNetworkDown   = errors.New("network down")
+	ErrAddrChanged   = errors.New("local address changed")
+)
