@@ -55,4 +55,8 @@ type Report struct {
 	OnTime time.Duration
 	// Wakeups counts promotions from idle.
 	Wakeups int
+	// IdleJ is the part of EnergyJ spent in idle (paging, Wi-Fi standby);
+	// ByCauseJ counts it under CauseOther. It is the same for any traffic,
+	// so subtract it to compare strategies.
+	IdleJ float64
 }

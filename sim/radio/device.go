@@ -1,0 +1,296 @@
+package radio
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Promotion is a transition into the high-power connected state: how long
+// it takes and the average power drawn meanwhile.
+type Promotion struct {
+	// Duration is the promotion delay (LTE RRC_IDLE to CONNECTED, UMTS
+	// IDLE to CELL_DCH).
+	Duration time.Duration
+	// PowerW is the average power during the promotion, in watts.
+	PowerW float64
+}
+
+// State is one connected-mode state of the radio's tail: after the last
+// packet the radio stays in a state for its Timer, then demotes to the next
+// state of the tail, and after the last one to idle. Traffic resets the
+// timer of the state it is served in.
+type State struct {
+	// Name is the state's name in the standard (CELL_DCH, long DRX).
+	Name string
+	// PowerW is the average power in the state, in watts above the device
+	// baseline, DRX on-durations included.
+	PowerW float64
+	// Timer is the inactivity timer after which the radio demotes.
+	Timer time.Duration
+	// ServesSmall says that packets no larger than the preset's small-packet
+	// thresholds are carried in this state without a promotion to the first
+	// state (UMTS CELL_FACH, ARO's RLC buffer thresholds); they restart this
+	// state's timer.
+	ServesSmall bool
+}
+
+// Preset is a radio energy profile: a promotion from idle, a chain of tail
+// states, idle paging, and per-byte transfer energy, with its source.
+type Preset struct {
+	// Name is the preset name used in scenarios and results.
+	Name string
+	// Source cites where the numbers come from.
+	Source string
+	// Placeholder marks presets whose numbers are not from a measurement
+	// (results should label them).
+	Placeholder bool
+	// Promotion is the promotion from idle to Tail[0].
+	Promotion Promotion
+	// Repromotion is the promotion from a lower tail state to Tail[0] when
+	// a packet cannot be served where the radio is (UMTS FACH to DCH).
+	Repromotion Promotion
+	// Tail is the chain of connected states, highest power first. It must
+	// not be empty.
+	Tail []State
+	// IdlePowerW is the average power in idle above the device baseline:
+	// paging (LTE DRX in RRC_IDLE) or Wi-Fi PSM standby with beacons.
+	IdlePowerW float64
+	// SmallUpBytes and SmallDownBytes are the largest uplink and downlink
+	// packets a ServesSmall state carries without a promotion.
+	SmallUpBytes, SmallDownBytes int
+	// UpJPerByte and DownJPerByte are the transfer energy per byte on top
+	// of the state power (LTE alpha coefficients).
+	UpJPerByte, DownJPerByte float64
+}
+
+// Validate reports the first bad field of p, naming it.
+func (p *Preset) Validate() error {
+	if p == nil {
+		return fmt.Errorf("radio: nil preset")
+	}
+	bad := func(field string, v any) error {
+		return fmt.Errorf("radio preset %q: %s = %v is invalid", p.Name, field, v)
+	}
+	if len(p.Tail) == 0 {
+		return bad("Tail", "[]")
+	}
+	if len(p.Tail) > 127 {
+		return bad("Tail length", len(p.Tail))
+	}
+	check := func(field string, d time.Duration, w float64) error {
+		if d < 0 {
+			return bad(field+".Duration", d)
+		}
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return bad(field+".PowerW", w)
+		}
+		return nil
+	}
+	if err := check("Promotion", p.Promotion.Duration, p.Promotion.PowerW); err != nil {
+		return err
+	}
+	if err := check("Repromotion", p.Repromotion.Duration, p.Repromotion.PowerW); err != nil {
+		return err
+	}
+	for i, s := range p.Tail {
+		if s.Timer <= 0 {
+			return bad(fmt.Sprintf("Tail[%d].Timer", i), s.Timer)
+		}
+		if s.PowerW < 0 || math.IsNaN(s.PowerW) || math.IsInf(s.PowerW, 0) {
+			return bad(fmt.Sprintf("Tail[%d].PowerW", i), s.PowerW)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"IdlePowerW", p.IdlePowerW}, {"UpJPerByte", p.UpJPerByte}, {"DownJPerByte", p.DownJPerByte}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return bad(f.name, f.v)
+		}
+	}
+	if p.SmallUpBytes < 0 {
+		return bad("SmallUpBytes", p.SmallUpBytes)
+	}
+	if p.SmallDownBytes < 0 {
+		return bad("SmallDownBytes", p.SmallDownBytes)
+	}
+	return nil
+}
+
+// Clone returns a deep copy of p.
+func (p *Preset) Clone() *Preset {
+	c := *p
+	c.Tail = append([]State(nil), p.Tail...)
+	return &c
+}
+
+// IsolatedPacketJ is the energy above idle of one packet exchange that
+// finds the radio idle and is followed by silence: the promotion plus the
+// whole tail (transfer energy excluded). It is what facts-table "energy per
+// isolated keep-alive" figures compute.
+func (p *Preset) IsolatedPacketJ() float64 {
+	e := p.Promotion.PowerW * p.Promotion.Duration.Seconds()
+	for _, s := range p.Tail {
+		e += (s.PowerW - p.IdlePowerW) * s.Timer.Seconds()
+	}
+	return e - p.IdlePowerW*p.Promotion.Duration.Seconds()
+}
+
+// Device is one device's radio state machine. It implements Model in O(1)
+// per packet and keeps about a hundred bytes of state; many devices share
+// one *Preset, which must not change while they use it.
+//
+// Attribution rule: the promotion is charged to the cause of the packet that
+// woke the radio; the tail after a packet is charged to the cause of that
+// packet until the next packet restarts a timer (so a tail belongs to the
+// packet that started or last extended it); transfer energy to the packet's
+// own cause; idle paging, which no packet causes, to CauseOther.
+type Device struct {
+	p *Preset
+	// start is when accounting began, acc how far energy is accounted
+	// (UnixNano).
+	start, acc int64
+	// anchor is when the timer of Tail[k] (re)started. While promoting,
+	// acc < anchor and anchor is the end of the promotion.
+	anchor  int64
+	onTime  int64
+	energy  [numCauses]float64
+	wakeups int32
+	// k is the current tail state, -1 when idle.
+	k       int8
+	repromo bool
+	cause   Cause
+}
+
+const numCauses = 4
+
+var _ Model = (*Device)(nil)
+
+// New returns the radio of one device using preset p, idle at start.
+func New(p *Preset, start time.Time) (*Device, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	t := start.UnixNano()
+	return &Device{p: p, start: t, acc: t, anchor: t, k: -1}, nil
+}
+
+// advance accounts energy from d.acc to t along the timers running since
+// the last packet, moving k and anchor to the state current at t.
+func (d *Device) advance(t int64) {
+	if t <= d.acc {
+		return
+	}
+	from := d.acc
+	if d.k >= 0 && from < d.anchor { // promoting
+		end := min(t, d.anchor)
+		pw := d.p.Promotion.PowerW
+		if d.repromo {
+			pw = d.p.Repromotion.PowerW
+		}
+		d.charge(pw, end-from)
+		from = end
+	}
+	if d.k >= 0 && from < t {
+		tail := d.p.Tail
+		s := d.anchor
+		for i := int(d.k); i < len(tail); i++ {
+			e := s + int64(tail[i].Timer)
+			if from < e {
+				end := min(t, e)
+				d.charge(tail[i].PowerW, end-from)
+				from = end
+			}
+			if from >= t && t < e {
+				d.k, d.anchor = int8(i), s
+				d.acc = t
+				return
+			}
+			s = e
+		}
+		d.k, d.anchor = -1, s
+	}
+	d.acc = t
+}
+
+// charge adds power pw over ns nanoseconds of radio-on time to the current
+// cause, counting only the part above the idle power (the idle power is
+// accounted over the whole run in Report).
+func (d *Device) charge(pw float64, ns int64) {
+	d.onTime += ns
+	d.energy[d.cause] += (pw - d.p.IdlePowerW) * float64(ns) / 1e9
+}
+
+// Packet records a packet of size bytes at now. A packet earlier than one
+// already seen is counted at the latest time seen.
+func (d *Device) Packet(now time.Time, up bool, size int, cause Cause) {
+	if cause >= numCauses {
+		cause = CauseOther
+	}
+	t := max(now.UnixNano(), d.acc)
+	d.advance(t)
+	if size > 0 {
+		if up {
+			d.energy[cause] += float64(size) * d.p.UpJPerByte
+		} else {
+			d.energy[cause] += float64(size) * d.p.DownJPerByte
+		}
+	}
+	switch {
+	case d.k < 0:
+		d.wakeups++
+		d.k, d.repromo, d.cause = 0, false, cause
+		d.anchor = t + int64(d.p.Promotion.Duration)
+	case t < d.anchor:
+		// Promoting: the packet waits, and the tail timer starts when the
+		// promotion ends, so it extends nothing.
+	case d.k == 0:
+		d.anchor, d.cause = t, cause
+	case d.p.Tail[d.k].ServesSmall && d.small(up, size):
+		d.anchor, d.cause = t, cause
+	default:
+		d.k, d.repromo, d.cause = 0, true, cause
+		d.anchor = t + int64(d.p.Repromotion.Duration)
+	}
+}
+
+func (d *Device) small(up bool, size int) bool {
+	if up {
+		return size <= d.p.SmallUpBytes
+	}
+	return size <= d.p.SmallDownBytes
+}
+
+// Report returns the energy from the start up to now, counting running
+// tails up to now. It does not change the device.
+func (d *Device) Report(now time.Time) Report {
+	c := *d
+	t := max(now.UnixNano(), c.acc)
+	c.advance(t)
+	idleJ := d.p.IdlePowerW * float64(t-c.start) / 1e9
+	r := Report{ByCauseJ: make(map[Cause]float64, numCauses), OnTime: time.Duration(c.onTime),
+		Wakeups: int(c.wakeups), IdleJ: idleJ}
+	for i, e := range c.energy {
+		r.EnergyJ += e
+		if e != 0 {
+			r.ByCauseJ[Cause(i)] = e
+		}
+	}
+	r.EnergyJ += idleJ
+	if idleJ != 0 {
+		r.ByCauseJ[CauseOther] += idleJ
+	}
+	return r
+}
+
+// Preset returns the device's preset.
+func (d *Device) Preset() *Preset { return d.p }
+
+// JoulesPerDay scales r, accumulated over elapsed, to one day.
+func (r Report) JoulesPerDay(elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return r.EnergyJ * float64(24*time.Hour) / float64(elapsed)
+}
