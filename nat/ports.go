@@ -1,0 +1,273 @@
+package nat
+
+// protoSlot maps a protocol to its sequential-cursor slot.
+func protoSlot(p Protocol) int {
+	switch p {
+	case ProtoTCP:
+		return 0
+	case ProtoUDP:
+		return 1
+	}
+	return 2
+}
+
+// portFree reports whether a public endpoint may be given to a new
+// binding for the inside endpoint (in, inPort). avoidOwn refuses the
+// endpoint this inside endpoint held last (MidstreamPickupNewPort).
+func (t *Table) portFree(pk portKey, now int64, in [4]byte, inPort uint16, avoidOwn bool) bool {
+	b, ok := t.ports[pk]
+	if !ok {
+		return true
+	}
+	if b.refs > 0 {
+		return false
+	}
+	if avoidOwn && b.inAddr == in && b.inPort == inPort {
+		return false
+	}
+	// RFC 6888 REQ-8: a released port waits HoldDown before reuse.
+	return now-b.released >= int64(t.cfg.Ports.HoldDown)
+}
+
+// allocResult says why allocation failed.
+type allocResult uint8
+
+const (
+	allocOK allocResult = iota
+	allocQuota
+	allocExhausted
+)
+
+// allocate picks a public endpoint for a new binding of inside endpoint
+// (in, inPort) and records it. It returns the pool index and port.
+func (t *Table) allocate(p Protocol, in [4]byte, inPort uint16, rem [4]byte, remPort uint16, now int64, avoidOwn bool) (uint16, uint16, allocResult) {
+	sub := t.subs[in]
+	if sub == nil {
+		sub = &subscriber{addrIdx: -1}
+		t.subs[in] = sub
+	}
+	fail := func(r allocResult) (uint16, uint16, allocResult) {
+		if sub.ports == 0 && len(sub.blocks) == 0 {
+			delete(t.subs, in)
+		}
+		return 0, 0, r
+	}
+	if q := t.cfg.Ports.PerSubscriber; q > 0 && int(sub.ports) >= q {
+		return fail(allocQuota)
+	}
+	var ai, port uint16
+	var ok bool
+	if t.cfg.Ports.BlockSize > 0 {
+		ai, port, ok = t.allocBlockPort(sub, p, in, inPort, now, avoidOwn)
+		if !ok {
+			return fail(allocQuota)
+		}
+	} else {
+		ai, port, ok = t.allocPoolPort(sub, p, in, inPort, now, avoidOwn)
+		if !ok {
+			return fail(allocExhausted)
+		}
+	}
+	pk := portKey{addr: t.pool[ai].addr, port: port, proto: uint8(p)}
+	b := binding{inAddr: in, inPort: inPort, refs: 0}
+	bk := t.bindingKey(p, in, inPort, rem, remPort)
+	b.remAddr, b.remPort = bk.raddr, bk.rport
+	t.ports[pk] = b
+	t.byInside[bk] = uint32(ai)<<16 | uint32(port)
+	t.bindings++
+	sub.ports++
+	return ai, port, allocOK
+}
+
+// addrFor returns the pool address for a subscriber's next binding.
+func (t *Table) addrFor(sub *subscriber) int {
+	if len(t.pool) == 1 {
+		return 0
+	}
+	if t.cfg.PairedPooling {
+		if sub.addrIdx < 0 {
+			// Round robin spreads subscribers evenly and deterministically.
+			sub.addrIdx = int32(t.nextPair % len(t.pool))
+			t.nextPair++
+		}
+		return int(sub.addrIdx)
+	}
+	return t.rng.IntN(len(t.pool))
+}
+
+// allocPoolPort picks a port without PBA.
+func (t *Table) allocPoolPort(sub *subscriber, p Protocol, in [4]byte, inPort uint16, now int64, avoidOwn bool) (uint16, uint16, bool) {
+	lo, hi := t.cfg.portRange()
+	first := t.addrFor(sub)
+	tries := 1
+	if !t.cfg.PairedPooling {
+		tries = len(t.pool) // arbitrary pooling may use any address
+	}
+	for k := 0; k < tries; k++ {
+		ai := uint16((first + k) % len(t.pool))
+		if port, ok := t.pickPort(ai, p, in, inPort, lo, hi, now, avoidOwn); ok {
+			return ai, port, true
+		}
+	}
+	return 0, 0, false
+}
+
+// pickPort chooses a free port in lo..hi on pool address ai.
+func (t *Table) pickPort(ai uint16, p Protocol, in [4]byte, inPort, lo, hi uint16, now int64, avoidOwn bool) (uint16, bool) {
+	pa := &t.pool[ai]
+	free := func(port uint16) bool {
+		return t.portFree(portKey{addr: pa.addr, port: port, proto: uint8(p)}, now, in, inPort, avoidOwn)
+	}
+	n := int(hi-lo) + 1
+	mode := t.cfg.Ports.Assignment
+	if mode == PortPreserve {
+		if inPort >= lo && inPort <= hi && free(inPort) {
+			return inPort, true
+		}
+		mode = PortRandom // Linux falls back to a pseudo-random port
+	}
+	start := 0
+	switch mode {
+	case PortSequential:
+		slot := protoSlot(p)
+		if c := pa.cursor[slot]; c >= lo && c <= hi {
+			start = int(c-lo) + 1
+		}
+	case PortRandom:
+		for range 16 {
+			port := lo + uint16(t.rng.IntN(n))
+			if free(port) {
+				return port, true
+			}
+		}
+		start = t.rng.IntN(n)
+	}
+	for k := 0; k < n; k++ {
+		port := lo + uint16((start+k)%n)
+		if free(port) {
+			if mode == PortSequential {
+				pa.cursor[protoSlot(p)] = port
+			}
+			return port, true
+		}
+	}
+	return 0, false
+}
+
+// allocBlockPort picks a port from the subscriber's PBA blocks, taking a
+// new block when they are full and the subscriber may hold another.
+func (t *Table) allocBlockPort(sub *subscriber, p Protocol, in [4]byte, inPort uint16, now int64, avoidOwn bool) (uint16, uint16, bool) {
+	size := uint16(t.cfg.Ports.BlockSize)
+	for i := range sub.blocks {
+		blk := &sub.blocks[i]
+		if port, ok := t.pickPort(blk.addrIdx, p, in, inPort, blk.start, blk.start+size-1, now, avoidOwn); ok {
+			blk.inUse++
+			return blk.addrIdx, port, true
+		}
+	}
+	if len(sub.blocks) >= t.cfg.blocksPerSubscriber() {
+		return 0, 0, false
+	}
+	ai := t.addrFor(sub)
+	start, ok := t.takeBlock(uint16(ai), now)
+	if !ok && !t.cfg.PairedPooling {
+		for k := 1; k < len(t.pool) && !ok; k++ {
+			ai = (ai + 1) % len(t.pool)
+			start, ok = t.takeBlock(uint16(ai), now)
+		}
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	sub.blocks = append(sub.blocks, pbaBlock{start: start, addrIdx: uint16(ai)})
+	blk := &sub.blocks[len(sub.blocks)-1]
+	port, ok := t.pickPort(blk.addrIdx, p, in, inPort, start, start+size-1, now, avoidOwn)
+	if !ok {
+		// Every port of the new block is in hold-down; keep the block.
+		return 0, 0, false
+	}
+	blk.inUse++
+	return blk.addrIdx, port, true
+}
+
+// takeBlock removes a free block from pool address ai, first returning
+// blocks whose idle lifetime has passed to the free list.
+func (t *Table) takeBlock(ai uint16, now int64) (uint16, bool) {
+	pa := &t.pool[ai]
+	if !pa.blocksInit {
+		lo, hi := t.cfg.portRange()
+		size := t.cfg.Ports.BlockSize
+		// Highest first so that popping from the end hands out low blocks first.
+		for s := int(lo) + ((int(hi)-int(lo)+1)/size-1)*size; s >= int(lo); s -= size {
+			pa.freeBlocks = append(pa.freeBlocks, uint16(s))
+		}
+		pa.blocksInit = true
+	}
+	if len(pa.freeBlocks) == 0 {
+		t.reclaimBlocks(now)
+	}
+	n := len(pa.freeBlocks)
+	if n == 0 {
+		return 0, false
+	}
+	s := pa.freeBlocks[n-1]
+	pa.freeBlocks = pa.freeBlocks[:n-1]
+	return s, true
+}
+
+// releasePort notes that a binding left its PBA block.
+func (t *Table) releasePort(sub *subscriber, in [4]byte, pk portKey, now int64) {
+	if t.cfg.Ports.BlockSize == 0 {
+		return
+	}
+	ai, ok := t.poolIndex[pk.addr]
+	if !ok {
+		return
+	}
+	size := uint16(t.cfg.Ports.BlockSize)
+	for i := range sub.blocks {
+		blk := &sub.blocks[i]
+		if blk.addrIdx != ai || pk.port < blk.start || pk.port > blk.start+size-1 {
+			continue
+		}
+		blk.inUse--
+		if blk.inUse == 0 {
+			blk.emptySince = now
+			t.pending = append(t.pending, pendingBlock{owner: in, start: blk.start, addr: ai, since: now})
+		}
+		return
+	}
+}
+
+// reclaimBlocks frees PBA blocks that have been empty for BlockIdle.
+// Called only when a pool address runs out of blocks, so the cost is
+// paid by allocation, never by the packet fast path.
+func (t *Table) reclaimBlocks(now int64) {
+	keep := t.pending[:0]
+	for _, pb := range t.pending {
+		sub := t.subs[pb.owner]
+		if sub == nil {
+			continue
+		}
+		j := -1
+		for i, blk := range sub.blocks {
+			if blk.start == pb.start && blk.addrIdx == pb.addr {
+				j = i
+				break
+			}
+		}
+		if j < 0 || sub.blocks[j].inUse != 0 || sub.blocks[j].emptySince != pb.since {
+			continue // reused or already gone: this record is stale
+		}
+		if now-pb.since < int64(t.cfg.Ports.BlockIdle) {
+			keep = append(keep, pb)
+			continue
+		}
+		sub.blocks = append(sub.blocks[:j], sub.blocks[j+1:]...)
+		t.pool[pb.addr].freeBlocks = append(t.pool[pb.addr].freeBlocks, pb.start)
+		if sub.ports == 0 && len(sub.blocks) == 0 {
+			delete(t.subs, pb.owner)
+		}
+	}
+	t.pending = keep
+}
