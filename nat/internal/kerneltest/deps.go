@@ -1,0 +1,59 @@
+package kerneltest
+
+import (
+	"os"
+	"os/exec"
+)
+
+// Requirements reports what the kernel lab needs and this machine lacks,
+// one human-readable item per missing thing, and whether nft (preferred)
+// or iptables will install the masquerade rule. An empty list means the
+// lab can run.
+func Requirements() (missing []string, useNft bool) {
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)")
+	}
+	if !have("ip") {
+		missing = append(missing, "ip (apt-get install iproute2)")
+	}
+	if !have("ethtool") {
+		missing = append(missing, "ethtool (apt-get install ethtool)")
+	}
+	useNft = have("nft")
+	if !useNft && !have("iptables") {
+		missing = append(missing, "nft or iptables (apt-get install nftables)")
+	}
+	if _, err := os.Stat("/proc/sys/net/netfilter"); err != nil && os.Geteuid() == 0 {
+		// Loading the masquerade rule loads nf_conntrack on demand, so
+		// this is only a hint; the lab's setup reports the real failure.
+		_ = exec.Command("modprobe", "nf_conntrack").Run()
+	}
+	return missing, useNft
+}
+
+// have reports whether command is on PATH or in the sbin directories,
+// which are not always on a non-login root PATH.
+func have(command string) bool {
+	if _, err := exec.LookPath(command); err == nil {
+		return true
+	}
+	for _, dir := range []string{"/usr/sbin/", "/sbin/"} {
+		if st, err := os.Stat(dir + command); err == nil && st.Mode()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tool returns the path to run command by, preferring PATH.
+func tool(command string) string {
+	if p, err := exec.LookPath(command); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin/", "/sbin/"} {
+		if _, err := os.Stat(dir + command); err == nil {
+			return dir + command
+		}
+	}
+	return command
+}
