@@ -46,17 +46,17 @@ type binding struct {
 
 // Session flags.
 const (
-	sfReplied   uint16 = 1 << iota // a packet travelled opposite to the creator's
-	sfInbound                      // created by an inbound packet
-	sfSeenOut                      // outbound sequence tracking is valid
-	sfSeenIn                       // inbound sequence tracking is valid
-	sfUnackOut                     // the inside has unacknowledged data
-	sfUnackIn                      // the remote has unacknowledged data
-	sfFinOut                       // the first FIN came from the inside
-	sfFinIn                        // the first FIN came from the outside
-	sfAckOut                       // outAck is valid
-	sfAckIn                        // inAck is valid
-	sfHairpin                      // the remote is another public endpoint of this table
+	sfReplied  uint16 = 1 << iota // a packet travelled opposite to the creator's
+	sfInbound                     // created by an inbound packet
+	sfSeenOut                     // outbound sequence tracking is valid
+	sfSeenIn                      // inbound sequence tracking is valid
+	sfUnackOut                    // the inside has unacknowledged data
+	sfUnackIn                     // the remote has unacknowledged data
+	sfFinOut                      // the first FIN came from the inside
+	sfFinIn                       // the first FIN came from the outside
+	sfAckOut                      // outAck is valid
+	sfAckIn                       // inAck is valid
+	sfHairpin                     // the remote is another public endpoint of this table
 )
 
 // session is one tracked flow (a conntrack entry): 80 bytes.
