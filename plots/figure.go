@@ -60,9 +60,12 @@ type Figure struct {
 	Panels []*plot.Plot
 
 	legend  *sideLegend // drawn in the side strip when not nil
-	side    *plot.Plot   // drawn in the side strip (colour bar) when not nil
+	side    *plot.Plot  // drawn in the side strip (colour bar) when not nil
 	sideW   vg.Length
 	heights []float64 // relative panel heights; nil means equal
+	// notes keeps the annotations added to the panels (quantile marks,
+	// timeout lines, totals), so tests can check where they are.
+	notes []any
 }
 
 const sidePad = 2 * vg.Millimeter

@@ -135,3 +135,5 @@ func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	return ts
 }
+
+var transparent = color.Transparent

@@ -3,7 +3,6 @@ package plots
 import (
 	"cmp"
 	"fmt"
-	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -277,7 +276,7 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		}
 		p.Add(plotter.NewGrid())
 	}
-	top.X.Tick.Label.Color = color.Transparent
+	top.X.Tick.Label.Color = transparent
 	top.Y.Max = math.Min(math.Max(top.Y.Max, 1), 1.0)
 	if bot.Y.Min > 0 {
 		bot.Y.Min = 0
@@ -376,6 +375,9 @@ func newSideLegend() *sideLegend {
 }
 
 func (l *sideLegend) add(name string, th ...plot.Thumbnailer) {
+	for i, t := range th {
+		th[i] = inset{t}
+	}
 	l.Add(name, th...)
 	l.labels = append(l.labels, name)
 }
@@ -387,4 +389,14 @@ func (l *sideLegend) width() vg.Length {
 		w = max(w, l.TextStyle.Width(e))
 	}
 	return min(w+l.ThumbnailWidth+3*vg.Millimeter, 6*vg.Centimeter)
+}
+
+// inset draws a legend thumbnail a little narrower than its slot, so the
+// label does not touch it.
+type inset struct{ plot.Thumbnailer }
+
+func (t inset) Thumbnail(c *draw.Canvas) {
+	d := *c
+	d.Max.X -= vg.Points(4)
+	t.Thumbnailer.Thumbnail(&d)
 }
