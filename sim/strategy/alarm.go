@@ -1,0 +1,100 @@
+package strategy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// FirePolicy says where in an Alarm's window a device's alarm fires.
+type FirePolicy uint8
+
+const (
+	// FireUniform fires uniformly at random in [Earliest, Latest], a
+	// neutral model of inexact alarms (Android setWindow, Apple early fire).
+	FireUniform FirePolicy = iota
+	// FireLatest fires at Latest: the alarm as late as allowed.
+	FireLatest
+	// FireEarliest fires at Earliest, as an OS that batches eagerly.
+	FireEarliest
+)
+
+// String returns the policy's name in scenarios.
+func (p FirePolicy) String() string {
+	switch p {
+	case FireUniform:
+		return "uniform"
+	case FireLatest:
+		return "latest"
+	case FireEarliest:
+		return "earliest"
+	}
+	return fmt.Sprintf("FirePolicy(%d)", uint8(p))
+}
+
+// ParseFirePolicy parses "uniform", "latest" or "earliest".
+func ParseFirePolicy(s string) (FirePolicy, error) {
+	for _, p := range []FirePolicy{FireUniform, FireLatest, FireEarliest} {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("strategy: unknown fire policy %q (want uniform, latest or earliest)", s)
+}
+
+// AlarmModel turns a strategy's Alarm into the instant the device's alarm
+// fires. With Coalesce, an alarm whose window contains another alarm
+// already pending on the device fires with it, so the two share one radio
+// wakeup (Android batches alarms with overlapping windows; Apple's early
+// fire exists to coalesce). One AlarmModel serves one device.
+type AlarmModel struct {
+	policy   FirePolicy
+	coalesce bool
+	rng      *rand.Rand
+}
+
+// NewAlarmModel returns an alarm model. rng, the device's seeded source,
+// may be nil only with a policy that draws nothing (latest, earliest).
+func NewAlarmModel(policy FirePolicy, coalesce bool, rng *rand.Rand) (*AlarmModel, error) {
+	if policy > FireEarliest {
+		return nil, fmt.Errorf("strategy: AlarmModel: unknown policy %d", policy)
+	}
+	if policy == FireUniform && rng == nil {
+		return nil, fmt.Errorf("strategy: AlarmModel: policy uniform needs the device rng, got nil")
+	}
+	return &AlarmModel{policy: policy, coalesce: coalesce, rng: rng}, nil
+}
+
+// FireAt returns when an alarm a, set at now, fires. pending holds the
+// fire times of the device's other pending alarms, in any order; with
+// coalescing, the earliest of them inside [now+Earliest, now+Latest] is
+// chosen, else the policy picks the instant. An alarm with a negative
+// bound or Earliest after Latest is an error.
+func (m *AlarmModel) FireAt(now time.Time, a Alarm, pending []time.Time) (time.Time, error) {
+	if a.Earliest < 0 || a.Latest < a.Earliest {
+		return time.Time{}, fmt.Errorf("strategy: alarm window [%v, %v] is invalid", a.Earliest, a.Latest)
+	}
+	lo, hi := now.Add(a.Earliest), now.Add(a.Latest)
+	if m.coalesce {
+		var best time.Time
+		found := false
+		for _, p := range pending {
+			if !p.Before(lo) && !p.After(hi) && (!found || p.Before(best)) {
+				best, found = p, true
+			}
+		}
+		if found {
+			return best, nil
+		}
+	}
+	switch m.policy {
+	case FireLatest:
+		return hi, nil
+	case FireEarliest:
+		return lo, nil
+	}
+	if a.Latest == a.Earliest {
+		return lo, nil
+	}
+	return lo.Add(time.Duration(m.rng.Int64N(int64(a.Latest-a.Earliest) + 1))), nil
+}
