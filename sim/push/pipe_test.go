@@ -249,11 +249,13 @@ type fixedStrategy struct {
 	disconnect int
 }
 
-func (f *fixedStrategy) Name() string                             { return "fixed" }
-func (f *fixedStrategy) Connected(time.Time, strategy.Network)    { f.connected++ }
-func (f *fixedStrategy) Disconnected(time.Time)                   { f.disconnect++ }
-func (f *fixedStrategy) AckTimeout() time.Duration                { return f.ack }
-func (f *fixedStrategy) Succeeded(now time.Time, d time.Duration) { f.succeeded = append(f.succeeded, d) }
+func (f *fixedStrategy) Name() string                          { return "fixed" }
+func (f *fixedStrategy) Connected(time.Time, strategy.Network) { f.connected++ }
+func (f *fixedStrategy) Disconnected(time.Time)                { f.disconnect++ }
+func (f *fixedStrategy) AckTimeout() time.Duration             { return f.ack }
+func (f *fixedStrategy) Succeeded(now time.Time, d time.Duration) {
+	f.succeeded = append(f.succeeded, d)
+}
 func (f *fixedStrategy) Failed(now time.Time, d time.Duration) {
 	f.failed = append(f.failed, d)
 	f.failedAt = append(f.failedAt, now)
