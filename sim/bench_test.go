@@ -1,0 +1,123 @@
+package sim
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var benchBig = flag.Bool("sim.big", false, "also run the 10k and 50k device benchmarks")
+
+// pingClient sends a 1-byte ping every period; the server answers each
+// with a 1-byte pong.
+type pingClient struct {
+	w      *World
+	period time.Duration
+	c      Conn
+	pongs  int
+}
+
+func (p *pingClient) OnConnected(c Conn) {
+	p.c = c
+	p.tick()
+}
+func (p *pingClient) tick() {
+	p.w.Scheduler().AfterFunc(p.period, func() {
+		if p.c != nil {
+			p.c.Write([]byte{'p'})
+			p.tick()
+		}
+	})
+}
+func (p *pingClient) OnData(c Conn, b []byte) { p.pongs += len(b) }
+func (p *pingClient) OnWritable(Conn)         {}
+func (p *pingClient) OnClosed(Conn, error)    { p.c = nil }
+
+type pongServer struct{}
+
+func (pongServer) OnConnected(Conn)        {}
+func (pongServer) OnData(c Conn, b []byte) { c.Write(b[:1]) }
+func (pongServer) OnWritable(Conn)         {}
+func (pongServer) OnClosed(Conn, error)    {}
+
+// pingWorld builds n devices, each dialling the server at a seeded random
+// phase within the first period.
+func pingWorld(tb testing.TB, n int, seed uint64) (*World, []*pingClient) {
+	w := NewWorld(Config{Seed: seed})
+	h, err := w.AddHost(HostConfig{Name: "server", Addr: serverAddr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := h.ListenTCP(5223, func(Conn) ConnHandler { return pongServer{} }, nil); err != nil {
+		tb.Fatal(err)
+	}
+	net, err := w.AddNetwork(NetworkConfig{Name: "lan", Prefix: netip.MustParsePrefix("10.0.0.0/8"),
+		Access: Symmetric(LinkDir{Latency: ms(30)})})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const period = 5 * time.Minute
+	cs := make([]*pingClient, n)
+	for i := range n {
+		d, err := w.AddDevice(DeviceConfig{Network: net})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pc := &pingClient{w: w, period: period}
+		cs[i] = pc
+		phase := time.Duration(w.Rand().Int64N(int64(period)))
+		w.Scheduler().AfterFunc(phase, func() {
+			if _, err := d.DialTCP(netip.AddrPortFrom(serverAddr, 5223), pc, nil); err != nil {
+				tb.Error(err)
+			}
+		})
+	}
+	return w, cs
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func benchEngine(b *testing.B, n int) {
+	for b.Loop() {
+		before := heapInUse()
+		w, cs := pingWorld(b, n, 1)
+		start := time.Now()
+		w.Scheduler().RunFor(24 * time.Hour)
+		wall := time.Since(start)
+		after := heapInUse()
+		st := w.Stats()
+		ev := w.Scheduler().Events()
+		pongs := 0
+		for _, c := range cs {
+			pongs += c.pongs
+		}
+		b.ReportMetric(float64(n)*24/wall.Seconds(), "device-h/s")
+		b.ReportMetric(float64(wall.Nanoseconds())/float64(ev), "ns/event")
+		b.ReportMetric(float64(wall.Nanoseconds())/float64(st.Packets), "ns/packet")
+		b.ReportMetric(float64(after-before)/float64(n), "heapB/device")
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(pongs)/float64(n), "pongs/device")
+		b.ReportMetric(float64(st.Drains)/float64(ev), "drains/event")
+		w.Close()
+	}
+}
+
+func BenchmarkEngine(b *testing.B) {
+	for _, n := range []int{1000, 10000, 50000} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			if n > 1000 && !*benchBig {
+				b.Skip("pass -sim.big for the large populations")
+			}
+			benchEngine(b, n)
+		})
+	}
+}
