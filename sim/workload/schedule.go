@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -192,57 +191,72 @@ func (d *Source) Next() (Notification, bool) {
 	return n, true
 }
 
-// Stream merges many devices' sources in send-time order (ties by device,
-// then sequence), holding one pending notification per device: O(log n)
-// per notification.
-type Stream struct{ h notifHeap }
+// Stream merges many devices' sources in send-time order (ties by ID:
+// device, then sequence), holding one pending notification per device:
+// O(log n) per notification.
+type Stream struct{ h []pending }
 
 type pending struct {
+	at  int64 // n.Sent as UnixNano, the heap key
 	n   Notification
 	src *Source
 }
 
-type notifHeap []pending
-
-func (h notifHeap) Len() int { return len(h) }
-func (h notifHeap) Less(i, j int) bool {
-	if c := h[i].n.Sent.Compare(h[j].n.Sent); c != 0 {
-		return c < 0
-	}
-	return h[i].n.ID < h[j].n.ID
-}
-func (h notifHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *notifHeap) Push(x any)   { *h = append(*h, x.(pending)) }
-func (h *notifHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (a *pending) less(b *pending) bool {
+	return a.at < b.at || a.at == b.at && a.n.ID < b.n.ID
 }
 
 // NewStream returns the merged stream of sources.
 func NewStream(sources []*Source) *Stream {
-	st := &Stream{h: make(notifHeap, 0, len(sources))}
+	st := &Stream{h: make([]pending, 0, len(sources))}
 	for _, s := range sources {
 		if n, ok := s.Next(); ok {
-			st.h = append(st.h, pending{n, s})
+			st.h = append(st.h, pending{n.Sent.UnixNano(), n, s})
 		}
 	}
-	heap.Init(&st.h)
+	for i := len(st.h)/2 - 1; i >= 0; i-- {
+		st.down(i)
+	}
 	return st
 }
+
+// down restores the heap below i (container/heap's sift-down, without
+// the interface calls on this hot path).
+func (st *Stream) down(i int) {
+	h := st.h
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		j := l
+		if r := l + 1; r < len(h) && h[r].less(&h[l]) {
+			j = r
+		}
+		if !h[j].less(&h[i]) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+// Len returns how many devices still have notifications to come.
+func (st *Stream) Len() int { return len(st.h) }
 
 // Next returns the next notification of any device.
 func (st *Stream) Next() (Notification, bool) {
 	if len(st.h) == 0 {
 		return Notification{}, false
 	}
-	top := st.h[0]
-	if n, ok := top.src.Next(); ok {
-		st.h[0].n = n
-		heap.Fix(&st.h, 0)
+	top := st.h[0].n
+	if n, ok := st.h[0].src.Next(); ok {
+		st.h[0].n, st.h[0].at = n, n.Sent.UnixNano()
 	} else {
-		heap.Pop(&st.h)
+		last := len(st.h) - 1
+		st.h[0] = st.h[last]
+		st.h = st.h[:last]
 	}
-	return top.n, true
+	st.down(0)
+	return top, true
 }

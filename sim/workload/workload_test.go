@@ -197,13 +197,13 @@ func TestLedger(t *testing.T) {
 	}
 }
 
-// 100,000 devices at 10 pushes an hour for a day, pulled lazily.
+// 100,000 devices at 1 push an hour for a day, pulled lazily.
 func BenchmarkStream100k(b *testing.B) {
 	end := t0.Add(24 * time.Hour)
 	for b.Loop() {
 		srcs := make([]*Source, 100_000)
 		for d := range srcs {
-			p, _ := NewPoisson(t0, end, 10, rand.New(rand.NewPCG(1, uint64(d))))
+			p, _ := NewPoisson(t0, end, 1, rand.New(rand.NewPCG(1, uint64(d))))
 			srcs[d] = NewSource(uint32(d), p)
 		}
 		st := NewStream(srcs)
