@@ -100,12 +100,16 @@ func Steps(t Timing) []Step {
 			return BuildTCP(TCPSpec{Src: cli(port), Dst: srvT, Seq: seq, Ack: ack, Flags: fl, Payload: data(n)}, ipid)
 		}}
 	}
-	in := func(name string, wait time.Duration, port uint16, seq, ack uint32, fl header.TCPFlags, n int) Step {
+	inFrom := func(name string, wait time.Duration, sport, port uint16, seq, ack uint32, fl header.TCPFlags, n int) Step {
 		ipid := nextID()
+		src := netip.AddrPortFrom(ServerAddr, sport)
 		return Step{Name: name, Wait: wait, From: Outside, Build: func(v *View) []byte {
 			dst := v.Public(uint8(header.TCPProtocolNumber), port)
-			return BuildTCP(TCPSpec{Src: srvT, Dst: dst, Seq: seq, Ack: ack, Flags: fl, Payload: data(n)}, ipid)
+			return BuildTCP(TCPSpec{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: fl, Payload: data(n)}, ipid)
 		}}
+	}
+	in := func(name string, wait time.Duration, port uint16, seq, ack uint32, fl header.TCPFlags, n int) Step {
+		return inFrom(name, wait, srvTCP, port, seq, ack, fl, n)
 	}
 	udpOut := func(name string, wait time.Duration, port uint16) Step {
 		ipid := nextID()
@@ -113,11 +117,15 @@ func Steps(t Timing) []Step {
 			return BuildUDP(cli(port), srvU, data(payloadN), ipid)
 		}}
 	}
-	udpIn := func(name string, wait time.Duration, port uint16) Step {
+	udpInFrom := func(name string, wait time.Duration, sport, port uint16) Step {
 		ipid := nextID()
+		src := netip.AddrPortFrom(ServerAddr, sport)
 		return Step{Name: name, Wait: wait, From: Outside, Build: func(v *View) []byte {
-			return BuildUDP(srvU, v.Public(uint8(header.UDPProtocolNumber), port), data(payloadN), ipid)
+			return BuildUDP(src, v.Public(uint8(header.UDPProtocolNumber), port), data(payloadN), ipid)
 		}}
+	}
+	udpIn := func(name string, wait time.Duration, port uint16) Step {
+		return udpInFrom(name, wait, srvUDP, port)
 	}
 	echo := func(name string, wait time.Duration, from Side, seq uint16) Step {
 		ipid := nextID()
@@ -161,6 +169,9 @@ func Steps(t Timing) []Step {
 		out("tcp reconnect syn", 0, tcpB, 2000, 0, S, 0),
 		in("tcp reconnect syn-ack", 0, tcpB, 7000, 2001, SA, 0),
 		out("tcp reconnect ack", 0, tcpB, 2001, 7001, A, 0),
+		// Filtering: another server port reaches the live mapping's public
+		// port. conntrack admits replies only, so this is unsolicited.
+		inFrom("tcp syn from another remote port to a mapped port", 0, srvTCP+1, tcpB, 11000, 0, S, 0),
 		// The first connection's 4-tuple is free again once the CLOSE
 		// entry times out.
 		out("tcp syn reusing port after close timeout", t.TCPClose+t.Margin, tcpA, 3000, 0, S, 0),
@@ -171,6 +182,7 @@ func Steps(t Timing) []Step {
 		udpOut("udp out again after expiry", 0, udpA),
 		udpOut("udp stream out", 0, udpB),
 		udpIn("udp stream reply", 0, udpB),
+		udpInFrom("udp in from another remote port to a mapped port", 0, srvUDP+1, udpB),
 		// A packet after UDPStreamAge promotes the flow to the stream
 		// timeout.
 		udpOut("udp stream out after stream age", t.UDPStreamAge+t.Margin/2, udpB),
