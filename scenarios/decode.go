@@ -83,6 +83,9 @@ func parse(file string, data []byte) (*yaml.Node, ErrorList) {
 
 // syntaxError turns a YAML parser error into an Error with a position.
 func syntaxError(file string, err error) *Error {
+	if strings.Contains(err.Error(), "found multiple") {
+		return &Error{Pos: Pos{file, 1, 1}, Msg: "a scenario file holds exactly one YAML document"}
+	}
 	var le *yaml.LoadError
 	if errors.As(err, &le) {
 		line, col := le.Mark.Line, le.Mark.Column
@@ -98,11 +101,7 @@ func syntaxError(file string, err error) *Error {
 		if line == 0 {
 			line, col = 1, 1
 		}
-		msg := strings.TrimPrefix(e.Message, "yaml: ")
-		if strings.Contains(msg, "multiple") {
-			msg = "a scenario file holds exactly one YAML document"
-		}
-		return &Error{Pos: Pos{file, line, col}, Msg: msg}
+		return &Error{Pos: Pos{file, line, col}, Msg: "invalid YAML: " + strings.TrimPrefix(e.Message, "yaml: ")}
 	}
 	return &Error{Pos: Pos{file, 1, 1}, Msg: "invalid YAML: " + err.Error()}
 }

@@ -102,6 +102,10 @@ func build(file string, root *yaml.Node, cat Catalog) (*Scenario, error) {
 	}
 	d := &decoder{src: src}
 	s := &Scenario{src: src}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "", "expected a mapping, got %s", kindName(root))
+		return nil, d.errs.err()
+	}
 	d.structure(root, reflect.ValueOf(s).Elem(), "")
 	s.applyDefaults()
 	v := &validator{src: src, cat: cat, errs: d.errs}

@@ -498,6 +498,9 @@ func (v *validator) capacity(s *Scenario) {
 	}
 	for _, name := range sortedKeys(s.Networks) {
 		n := s.Networks[name]
+		if n == nil {
+			continue
+		}
 		pf, err := netip.ParsePrefix(n.Prefix)
 		if err != nil || !pf.Addr().Is4() || pf.Bits() < 8 || pf.Bits() > 30 {
 			continue
