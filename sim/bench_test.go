@@ -46,7 +46,11 @@ func (pongServer) OnClosed(Conn, error)    {}
 // pingWorld builds n devices, each dialling the server at a seeded random
 // phase within the first period.
 func pingWorld(tb testing.TB, n int, seed uint64) (*World, []*pingClient) {
-	w := NewWorld(Config{Seed: seed})
+	return pingWorldCfg(tb, n, Config{Seed: seed})
+}
+
+func pingWorldCfg(tb testing.TB, n int, cfg Config) (*World, []*pingClient) {
+	w := NewWorld(cfg)
 	h, err := w.AddHost(HostConfig{Name: "server", Addr: serverAddr})
 	if err != nil {
 		tb.Fatal(err)
@@ -86,10 +90,10 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-func benchEngine(b *testing.B, n int) {
+func benchEngine(b *testing.B, n int, cfg Config) {
 	for b.Loop() {
 		before := heapInUse()
-		w, cs := pingWorld(b, n, 1)
+		w, cs := pingWorldCfg(b, n, cfg)
 		start := time.Now()
 		w.Scheduler().RunFor(24 * time.Hour)
 		wall := time.Since(start)
@@ -117,7 +121,13 @@ func BenchmarkEngine(b *testing.B) {
 			if n > 1000 && !*benchBig {
 				b.Skip("pass -sim.big for the large populations")
 			}
-			benchEngine(b, n)
+			benchEngine(b, n, Config{Seed: 1})
 		})
 	}
+}
+
+// BenchmarkEngineProcessors measures the alternative to one TCP
+// processor per stack: gVisor's default of GOMAXPROCS processors.
+func BenchmarkEngineProcessors(b *testing.B) {
+	benchEngine(b, 1000, Config{Seed: 1, Processors: -1})
 }
