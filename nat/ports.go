@@ -98,6 +98,11 @@ func (t *Table) addrFor(sub *subscriber) int {
 // allocPoolPort picks a port without PBA.
 func (t *Table) allocPoolPort(sub *subscriber, p Protocol, in [4]byte, inPort uint16, now int64, avoidOwn bool) (uint16, uint16, bool) {
 	lo, hi := t.cfg.portRange()
+	if p == ProtoICMP {
+		// Echo identifiers are not ports: Linux keeps any free one
+		// (nf_nat_icmp), so the whole 16-bit space is available.
+		lo, hi = 0, 0xffff
+	}
 	first := t.addrFor(sub)
 	tries := 1
 	if !t.cfg.PairedPooling {

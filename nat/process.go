@@ -178,15 +178,17 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	pk := portKey{addr: p.dst, port: p.dport, proto: uint8(p.proto)}
 	bd, ok := t.ports[pk]
 	if !ok || bd.refs == 0 {
-		return 0, t.unsolicited(b, p), false
+		return 0, t.answer(DropNoMapping, b, p), false
 	}
 	switch t.filtering(p.proto) {
 	case AddressDependentFiltering:
 		if _, ok := t.byOutside[flowKey{proto: uint8(p.proto), kind: keyFilter, lport: p.dport, laddr: p.dst, raddr: p.src}]; !ok {
-			return 0, t.drop(DropFiltered), false
+			return 0, t.answer(DropFiltered, b, p), false
 		}
 	case AddressAndPortDependentFiltering:
-		return 0, t.drop(DropFiltered), false
+		// On a Linux box a filtered packet matches no conntrack entry,
+		// so it is unsolicited and the box's own stack answers it.
+		return 0, t.answer(DropFiltered, b, p), false
 	}
 	state := tcpNone
 	if p.proto == ProtoTCP {
@@ -210,16 +212,17 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	return idx, Verdict{}, true
 }
 
-// unsolicited handles an inbound packet to a public address with no binding.
-func (t *Table) unsolicited(b []byte, p *parsed) Verdict {
+// answer drops an inbound packet to a public address that no mapping
+// admits, answering it as Config.Unsolicited says.
+func (t *Table) answer(reason DropReason, b []byte, p *parsed) Verdict {
 	if t.cfg.Unsolicited != UnsolicitedReject {
-		return t.drop(DropNoMapping)
+		return t.drop(reason)
 	}
 	var out []byte
 	switch p.proto {
 	case ProtoTCP:
 		if p.seg.flags&header.TCPFlagRst != 0 {
-			return t.drop(DropNoMapping) // never answer a RST (RFC 793)
+			return t.drop(reason) // never answer a RST (RFC 793)
 		}
 		out = rstFor(p.dst, p.dport, p.src, p.sport, p.seg)
 		t.stats.RSTsGenerated++
@@ -228,12 +231,12 @@ func (t *Table) unsolicited(b []byte, p *parsed) Verdict {
 		t.stats.ICMPGenerated++
 	case ProtoICMP:
 		if p.icmpType != icmpEcho {
-			return t.drop(DropNoMapping)
+			return t.drop(reason)
 		}
 		out = buildEchoReply(p)
 		t.stats.ICMPGenerated++
 	}
-	return t.dropWith(DropNoMapping, []Packet{{Dir: Outbound, Data: out}})
+	return t.dropWith(reason, []Packet{{Dir: Outbound, Data: out}})
 }
 
 // makeRoom enforces MaxMappings before a session is created.
