@@ -93,7 +93,9 @@ func (v *validator) scenario(s *Scenario) {
 	}
 	v.server(s)
 
-	if len(s.Networks) == 0 && !v.src.bad["networks"] {
+	if !has("networks") {
+		v.missing("", "networks")
+	} else if len(s.Networks) == 0 && !v.src.bad["networks"] {
 		v.errorf("networks", "at least one network is required")
 	}
 	var prefixes []netip.Prefix
@@ -119,7 +121,9 @@ func (v *validator) scenario(s *Scenario) {
 		}
 	}
 
-	if len(s.Groups) == 0 && !v.src.bad["groups"] {
+	if !has("groups") {
+		v.missing("", "groups")
+	} else if len(s.Groups) == 0 && !v.src.bad["groups"] {
 		v.errorf("groups", "at least one group is required")
 	}
 	for _, name := range sortedKeys(s.Groups) {
