@@ -58,10 +58,14 @@ func (k ParamKind) String() string {
 
 // StaticCatalog is a Catalog made of fixed lists.
 type StaticCatalog struct {
-	NATPresets  []string
+	// NATPresets are the NAT preset names.
+	NATPresets []string
+	// NATMixtures are the NAT mixture names.
 	NATMixtures []string
-	Radios      []string
-	Strategies  map[string][]Param
+	// Radios are the radio preset names.
+	Radios []string
+	// Strategies maps strategy names to the parameters they accept.
+	Strategies map[string][]Param
 }
 
 // NATPreset implements Catalog.

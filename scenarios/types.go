@@ -181,14 +181,19 @@ type Link struct {
 // LinkDirection overrides some of a link's parameters in one direction;
 // absent fields keep the link's value.
 type LinkDirection struct {
-	Latency       *time.Duration `yaml:"latency,omitempty"`
-	Jitter        *time.Duration `yaml:"jitter,omitempty"`
-	Loss          *float64       `yaml:"loss,omitempty" jsonschema:"minimum=0,maximum=1"`
-	BandwidthMbps *float64       `yaml:"bandwidth_mbps,omitempty" jsonschema:"minimum=0"`
+	// Latency overrides Link.Latency in this direction.
+	Latency *time.Duration `yaml:"latency,omitempty"`
+	// Jitter overrides Link.Jitter in this direction.
+	Jitter *time.Duration `yaml:"jitter,omitempty"`
+	// Loss overrides Link.Loss in this direction.
+	Loss *float64 `yaml:"loss,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// BandwidthMbps overrides Link.BandwidthMbps in this direction.
+	BandwidthMbps *float64 `yaml:"bandwidth_mbps,omitempty" jsonschema:"minimum=0"`
 }
 
 // LinkParams are a link's effective parameters in one direction.
 type LinkParams struct {
+	// Latency, Jitter, Loss and BandwidthMbps are as in Link.
 	Latency       time.Duration
 	Jitter        time.Duration
 	Loss          float64
