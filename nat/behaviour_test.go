@@ -560,7 +560,7 @@ var _ = Describe("Port assignment", func() {
 		Expect(h.udpOut(0, inB, rem1).IsValid()).To(BeTrue())
 		third := ap("10.0.0.4:1")
 		Expect(h.udpOut(0, third, rem1).IsValid()).To(BeFalse())
-		h.expire(15 * s) // udp-initial 15 s
+		h.expire(15 * s)                                            // udp-initial 15 s
 		Expect(h.udpOut(30*s, third, rem1).IsValid()).To(BeFalse()) // block still within its idle lifetime
 		Expect(h.udpOut(80*s, third, rem1).IsValid()).To(BeTrue())
 	})

@@ -312,7 +312,7 @@ type Config struct {
 }
 
 // Validate reports every invalid field, naming it.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	if c.err != nil {
 		return c.err
 	}
