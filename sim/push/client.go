@@ -343,8 +343,7 @@ func (c *Client) NetworkChanged(n strategy.Network) {
 		c.lose(ReasonNetworkChanged, sim.ErrAddrChanged, abortConn)
 		return // lose reconnects at once for this reason
 	}
-	stop(&c.retry)
-	c.connect()
+	c.reconnectAfter(0)
 }
 
 // Connected reports whether pushes can flow now.
@@ -523,13 +522,21 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 		return
 	}
 	if reason == ReasonNetworkChanged {
-		c.connect()
+		c.reconnectAfter(0)
 		return
 	}
 	d := c.cfg.Backoff.Delay(c.attempt, c.rng)
 	c.attempt++
-	c.state = cWaiting
 	c.emit(ClientEvent{Kind: ClientBackoff, Delay: d, Attempt: c.attempt + 1})
+	c.reconnectAfter(d)
+}
+
+// reconnectAfter schedules the next attempt. Even an immediate one goes
+// through the clock: lose often runs inside the engine's teardown of the
+// device's sockets, and a dial from there would be torn down with them.
+func (c *Client) reconnectAfter(d time.Duration) {
+	c.state = cWaiting
+	stop(&c.retry)
 	c.retry = c.clock.AfterFunc(d, func() {
 		if c.state == cWaiting {
 			c.connect()

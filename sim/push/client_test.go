@@ -166,8 +166,9 @@ func TestClientNetworkChangeReconnectsAtOnceAndDedupes(t *testing.T) {
 	id, _ := b.srv.Publish("dev1", "devices/dev1", nil, 1, 0)
 	b.runTo(2 * time.Second)
 	c.NetworkChanged(strategy.Network{Kind: "cellular", Label: "carrier"})
-	if n := len(log.of(ClientConnecting)); n != 2 {
-		t.Fatalf("%d connection attempts right after the change, want 2", n)
+	b.runTo(2 * time.Second)
+	if got := log.of(ClientConnecting); len(got) != 2 || !got[1].Time.Equal(b.at(2*time.Second)) {
+		t.Fatalf("attempts %+v, want the second at once", got)
 	}
 	b.runTo(3 * time.Second)
 	if !b.dialed[0].aborted {
