@@ -77,7 +77,7 @@ func (p *pipeEnd) RemoteAddr() netip.AddrPort { return p.peer.local }
 
 // bed is a scheduler, a server and a way to dial it.
 type bed struct {
-	t      *testing.T
+	t      testing.TB
 	sched  *sim.Scheduler
 	srv    *Server
 	delay  time.Duration
@@ -87,7 +87,7 @@ type bed struct {
 	dialed []*pipeEnd
 }
 
-func newBed(t *testing.T, cfg ServerConfig, delay time.Duration) *bed {
+func newBed(t testing.TB, cfg ServerConfig, delay time.Duration) *bed {
 	t.Helper()
 	b := &bed{t: t, sched: sim.NewScheduler(epoch), delay: delay, ports: 40000}
 	cfg.Observer = ServerObserverFunc(func(ev ServerEvent) { b.events = append(b.events, ev) })
