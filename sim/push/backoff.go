@@ -44,7 +44,7 @@ func ExponentialBackoff() Backoff {
 }
 
 // MicroGBackoff is microG's GCM reconnect sequence (facts §4.2, from
-// microg/GmsCore McsService): 5 s, then +10 s per failure up to 60 s, then
+// microg/GmsCore's GCM service): 5 s, then +10 s per failure up to 60 s, then
 // +60 s per failure up to 600 s: 5, 15, 25, 35, 45, 55, 60, 120, 180, ...,
 // 600 s. microG adds no jitter.
 func MicroGBackoff() Backoff {
