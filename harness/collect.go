@@ -1,0 +1,259 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/natsim/natsim/nat"
+	"github.com/natsim/natsim/scenarios"
+	"github.com/natsim/natsim/sim/push"
+	"github.com/natsim/natsim/sim/strategy"
+)
+
+// event is one line of events.jsonl.
+type event struct {
+	t        time.Duration
+	kind     string
+	device   string
+	reason   string
+	id       uint64
+	latency  float64
+	layer    string
+	network  string
+	interval float64
+}
+
+// seriesRow is one row of timeseries.csv.
+type seriesRow struct {
+	t      time.Duration
+	group  string
+	metric string
+	value  float64
+}
+
+func (r *runner) emit(e event) {
+	e.t = r.w.Now().Sub(r.start)
+	r.events = append(r.events, e)
+}
+
+// alarmed applies the scenario's alarm model to a strategy's alarms:
+// "exact" fires at the latest instant of the window; coalescing aligns
+// the fire time to a grid when the grid has a point in the window.
+type alarmed struct {
+	strategy.Strategy
+	exact    bool
+	coalesce time.Duration
+	epoch    time.Time
+}
+
+func newAlarmed(s strategy.Strategy, a scenarios.Alarm, epoch time.Time) strategy.Strategy {
+	if a.Model != scenarios.AlarmExact && a.Coalesce <= 0 {
+		return s
+	}
+	return &alarmed{Strategy: s, exact: a.Model == scenarios.AlarmExact, coalesce: a.Coalesce, epoch: epoch}
+}
+
+// Next implements strategy.Strategy.
+func (a *alarmed) Next(now time.Time) (strategy.Alarm, bool) {
+	al, ok := a.Strategy.Next(now)
+	if !ok {
+		return al, ok
+	}
+	if a.coalesce > 0 {
+		lo := now.Add(al.Earliest).Sub(a.epoch)
+		g := (lo + a.coalesce - 1) / a.coalesce * a.coalesce
+		if d := g - now.Sub(a.epoch); d <= al.Latest {
+			return strategy.Alarm{Earliest: d, Latest: d}, true
+		}
+	}
+	if a.exact {
+		al.Earliest = al.Latest
+	}
+	return al, true
+}
+
+func connDownReason(r push.Reason) string {
+	switch r {
+	case push.ReasonReset:
+		return "rst"
+	case push.ReasonPingTimeout:
+		return "keepalive_timeout"
+	case push.ReasonTimedOut:
+		return "tcp_timeout"
+	case push.ReasonNetworkChanged, push.ReasonNetworkDown:
+		return "network_change"
+	case push.ReasonPeerClosed, push.ReasonTakeover, push.ReasonKeepAliveTimeout:
+		return "server_close"
+	}
+	return r.String()
+}
+
+func (ds *devState) clientEvent(ev push.ClientEvent) {
+	r := ds.r
+	switch ev.Kind {
+	case push.ClientConnecting:
+		if ds.connects > 0 || ev.Attempt > 1 {
+			r.emit(event{kind: "reconnect_attempt", device: ds.name})
+		}
+	case push.ClientConnected:
+		ds.connects++
+		ds.deathAt = time.Time{}
+		if ds.connects > 1 {
+			if b := r.bucket(); b >= 0 {
+				for len(ds.g.reconnectsIn) <= b {
+					ds.g.reconnectsIn = append(ds.g.reconnectsIn, 0)
+				}
+				ds.g.reconnectsIn[b]++
+			}
+		}
+		r.emit(event{kind: "conn_up", device: ds.name})
+		ds.checkInterval()
+	case push.ClientDisconnected:
+		if ev.WasConnected {
+			if !ds.deathAt.IsZero() && ev.Reason != push.ReasonNetworkChanged && ev.Reason != push.ReasonNetworkDown {
+				ds.detections = append(ds.detections, ev.Time.Sub(ds.deathAt).Seconds())
+			}
+			ds.deathAt = time.Time{}
+			r.emit(event{kind: "conn_down", device: ds.name, reason: connDownReason(ev.Reason)})
+		}
+	case push.ClientKeepAliveSent:
+		ds.keepalives++
+		r.emit(event{kind: "keepalive_sent", device: ds.name})
+	case push.ClientKeepAliveOK:
+		ds.deathAt = time.Time{}
+		r.emit(event{kind: "keepalive_ok", device: ds.name})
+		ds.checkInterval()
+	case push.ClientKeepAliveFailed:
+		r.emit(event{kind: "keepalive_failed", device: ds.name})
+		ds.checkInterval()
+	case push.ClientPushReceived:
+		ds.deathAt = time.Time{}
+		ds.delivered++
+		ds.latencies = append(ds.latencies, ev.Latency.Seconds())
+		r.emit(event{kind: "push_delivered", device: ds.name, id: uint64(ev.Msg), latency: ev.Latency.Seconds()})
+	case push.ClientNetworkChanged:
+		r.emit(event{kind: "network_change", device: ds.name, network: ds.dev.Network().Name()})
+	}
+}
+
+func (ds *devState) checkInterval() {
+	iv := ds.strat.Interval()
+	if iv != ds.lastInterval {
+		ds.lastInterval = iv
+		if iv > 0 {
+			ds.r.emit(event{kind: "interval_changed", device: ds.name, interval: iv.Seconds()})
+		}
+	}
+}
+
+func (r *runner) serverEvent(ev push.ServerEvent) {
+	switch ev.Kind {
+	case push.ServerPublished:
+		r.emit(event{kind: "push_sent", device: ev.ClientID, id: uint64(ev.Msg)})
+	case push.ServerDropped:
+		r.emit(event{kind: "push_lost", device: ev.ClientID, id: uint64(ev.Msg), reason: ev.Drop.String()})
+	case push.ServerConnected:
+		r.emit(event{kind: "server_conn_open", device: ev.ClientID})
+	case push.ServerDisconnected:
+		r.emit(event{kind: "server_conn_close", device: ev.ClientID, reason: ev.Reason.String()})
+	}
+}
+
+// natObserver reports the lifecycle of the push flow's mappings: a
+// mapping gone while the connection is up marks the connection's death
+// (for the detection delay).
+func (r *runner) natObserver(ls *layerState, owner *devState) nat.Observer {
+	return func(e nat.Event) {
+		if e.Remote != r.srvAP {
+			return
+		}
+		ds := owner
+		if ds == nil {
+			ds = r.byAddr[e.Inside.Addr()]
+		}
+		if ds == nil {
+			return
+		}
+		switch e.Kind {
+		case nat.MappingCreated:
+			if e.Reason == "loose_pickup" {
+				ds.deathAt = time.Time{}
+			}
+			r.emit(event{kind: "mapping_created", device: ds.name, layer: ls.name, network: ls.network, reason: e.Reason})
+		default:
+			if ds.client.Connected() && ds.deathAt.IsZero() {
+				ds.deathAt = e.Time
+			}
+			r.emit(event{kind: "mapping_expired", device: ds.name, layer: ls.name, network: ls.network, reason: e.Kind.String() + ":" + e.Reason})
+		}
+	}
+}
+
+func (r *runner) bucketSize() time.Duration {
+	return time.Minute
+}
+
+func (r *runner) bucket() int {
+	return int(r.w.Now().Sub(r.start) / r.bucketSize())
+}
+
+// sample records the timeseries at a bucket start.
+func (r *runner) sample() {
+	t := r.w.Now().Sub(r.start)
+	st := r.srv.Stats()
+	connected := 0
+	for _, g := range r.groups {
+		c := 0
+		var iv time.Duration
+		for _, ds := range g.devs {
+			if ds.client.Connected() {
+				c++
+			}
+			iv += ds.strat.Interval()
+		}
+		connected += c
+		r.series = append(r.series, seriesRow{t, g.name, "connected_devices", float64(c)})
+		if iv > 0 {
+			r.series = append(r.series, seriesRow{t, g.name, "mean_interval_s", iv.Seconds() / float64(len(g.devs))})
+		}
+	}
+	r.series = append(r.series, seriesRow{t, "all", "server_open_conns", float64(st.ConnectionsOpen)})
+	r.series = append(r.series, seriesRow{t, "all", "server_half_open_conns", float64(max(st.ConnectionsOpen-connected, 0))})
+}
+
+func (r *runner) run(ctx context.Context) error {
+	step := r.bucketSize()
+	wall := time.Now()
+	lastReport := wall
+	lastEvents := r.sched.Events()
+	for t := r.start; t.Before(r.end); t = t.Add(step) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("run cancelled at %v virtual: %w", t.Sub(r.start), err)
+		}
+		r.sched.RunUntil(t)
+		r.sample()
+		if r.opts.Progress != nil {
+			if now := time.Now(); now.Sub(lastReport) >= 500*time.Millisecond {
+				ev := r.sched.Events()
+				rate := float64(ev-lastEvents) / now.Sub(lastReport).Seconds()
+				fmt.Fprintf(r.opts.Progress, "\r%s: %s / %s virtual, %.0f events/s   ", r.sc.Name,
+					scenarios.FormatDuration(t.Sub(r.start).Truncate(time.Second)), scenarios.FormatDuration(r.sc.Duration), rate)
+				lastReport, lastEvents = now, ev
+			}
+		}
+	}
+	r.sched.RunUntil(r.end)
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
+	}
+	r.srv.Expire()
+	if r.pcap != nil {
+		if err := r.w.FlushCapture(); err != nil {
+			return fmt.Errorf("pcap: %w", err)
+		}
+	}
+	r.stats = r.w.Stats()
+	return errors.Join(r.errs...)
+}
