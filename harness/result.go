@@ -194,15 +194,15 @@ func cdf(sorted []float64) [][2]float64 {
 
 // aggregate is the device-level data of a set of devices.
 type aggregate struct {
-	n                        int
-	sent, delivered          int
-	latencies, detections    []float64
-	keepalives, reconnects   int
-	bytes                    int64
-	energy, idle, on         float64
-	byCause                  map[string]float64
-	intervals                []float64
-	connected                time.Duration
+	n                      int
+	sent, delivered        int
+	latencies, detections  []float64
+	keepalives, reconnects int
+	bytes                  int64
+	energy, idle, on       float64
+	byCause                map[string]float64
+	intervals              []float64
+	connected              time.Duration
 }
 
 func (a *aggregate) add(ds *devState, now time.Time) {

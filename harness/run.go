@@ -96,7 +96,7 @@ type runner struct {
 	stats  sim.Stats
 
 	curAdding *devState // the device AddDevice, Move or ChangeAddress is attaching
-	errs      []error    // errors inside scheduled events, reported after the run
+	errs      []error   // errors inside scheduled events, reported after the run
 }
 
 type netState struct {

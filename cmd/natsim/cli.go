@@ -363,4 +363,3 @@ func cmdVersion(stdout io.Writer) int {
 	fmt.Fprintf(stdout, "natsim %s %s\n", v, runtime.Version())
 	return exitOK
 }
-
