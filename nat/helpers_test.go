@@ -85,10 +85,11 @@ func endpoints(b []byte) (src, dst netip.AddrPort) {
 // checksumsOK verifies every checksum of a packet with the gvisor
 // header functions, including the IP header quoted in an ICMP error.
 func checksumsOK(b []byte) error {
-	ip := header.IPv4(b)
-	if !ip.IsValid(len(b)) || !ip.IsChecksumValid() {
-		return errors.New("bad IPv4 header or checksum")
+	var p parsed
+	if r := parse(b, &p); r != DropNone {
+		return fmt.Errorf("unparseable packet: %v", r)
 	}
+	ip := header.IPv4(b)
 	src, dst := ip.SourceAddress(), ip.DestinationAddress()
 	l4 := ip.Payload()
 	switch Protocol(ip.Protocol()) {
@@ -109,7 +110,7 @@ func checksumsOK(b []byte) error {
 		}
 		if typ := l4[0]; typ == icmpDestUnreach || typ == icmpTimeExceed {
 			in := header.IPv4(l4[8:])
-			if !in.IsChecksumValid() {
+			if len(in) < header.IPv4MinimumSize || int(in.HeaderLength()) > len(in) || !in.IsChecksumValid() {
 				return errors.New("bad quoted IPv4 checksum")
 			}
 		}

@@ -229,7 +229,7 @@ func (t *Table) allocSession() uint32 {
 // arm makes sure a heap entry exists no later than the session's deadline.
 func (t *Table) arm(idx uint32) {
 	s := &t.sessions[idx]
-	if s.armed != 0 && s.armed <= s.deadline {
+	if s.armed <= s.deadline {
 		return // the lazy entry fires first and re-arms
 	}
 	s.armed = s.deadline
