@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -90,29 +91,66 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// benchEngine runs the ping workload for 24 virtual hours and, in the
+// same run, the floor (floor_test.go): gVisor alone exchanging as many
+// pings and pongs over as many connections. The two are interleaved, an
+// hour of the engine then the floor's share of exchanges, so that a load
+// change on a shared machine hits both alike; ratio is engine ns/packet
+// over floor ns/packet.
 func benchEngine(b *testing.B, n int, cfg Config) {
+	const hours = 24
 	for b.Loop() {
+		perStack := cfg.DevicesPerStack
+		if perStack <= 0 {
+			perStack = 1024
+		}
+		fl := newFloor(b, n, perStack, cfg.Seed)
 		before := heapInUse()
 		w, cs := pingWorldCfg(b, n, cfg)
-		start := time.Now()
-		w.Scheduler().RunFor(24 * time.Hour)
-		wall := time.Since(start)
+		var wall time.Duration
+		var cpu time.Duration
+		pongs := 0
+		for h := range hours {
+			start := time.Now()
+			c0 := cpuTime()
+			w.Scheduler().RunFor(time.Hour)
+			wall += time.Since(start)
+			cpu += cpuTime() - c0
+			p := 0
+			for _, c := range cs {
+				p += c.pongs
+			}
+			if h == hours-1 {
+				fl.run(p - fl.done)
+			} else {
+				fl.run(p - pongs)
+			}
+			pongs = p
+		}
 		after := heapInUse()
 		st := w.Stats()
 		ev := w.Scheduler().Events()
-		pongs := 0
-		for _, c := range cs {
-			pongs += c.pongs
-		}
-		b.ReportMetric(float64(n)*24/wall.Seconds(), "device-h/s")
+		engNs := float64(wall.Nanoseconds()) / float64(st.Packets)
+		b.ReportMetric(float64(n)*hours/wall.Seconds(), "device-h/s")
 		b.ReportMetric(float64(wall.Nanoseconds())/float64(ev), "ns/event")
-		b.ReportMetric(float64(wall.Nanoseconds())/float64(st.Packets), "ns/packet")
+		b.ReportMetric(engNs, "ns/packet")
 		b.ReportMetric(float64(after-before)/float64(n), "heapB/device")
 		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(cpu.Seconds(), "cpu-s")
 		b.ReportMetric(float64(pongs)/float64(n), "pongs/device")
 		b.ReportMetric(float64(st.Drains)/float64(ev), "drains/event")
+		b.ReportMetric(fl.nsPerPacket(), "floor-ns/packet")
+		b.ReportMetric(engNs/fl.nsPerPacket(), "ratio")
 		w.Close()
+		fl.close()
 	}
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkEngine(b *testing.B) {

@@ -194,15 +194,29 @@ type netStack struct {
 var stackNewMu sync.Mutex
 
 func (w *World) newStack(p TCPProfile) (*netStack, error) {
+	s, err := newGStack(w.sched, w.seeds, w.cfg.Processors, p)
+	if err != nil {
+		return nil, err
+	}
+	st := &netStack{w: w, idx: len(w.stacks), s: s, profile: p}
+	w.stacks = append(w.stacks, st)
+	return st, nil
+}
+
+// newGStack builds a gVisor stack as the world configures them: IPv4,
+// TCP and UDP only, clock, seeded random sources, procs TCP processors
+// (0 means 1, negative GOMAXPROCS) and TCP profile p. The floor benchmark
+// builds its stacks here too, so both measure the same stacks.
+func newGStack(clock tcpip.Clock, seeds *rand.Rand, procs int, p TCPProfile) (*stack.Stack, error) {
 	opts := stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
-		Clock:              w.sched,
-		RandSource:         &lockedSource{r: rand.New(rand.NewPCG(w.seeds.Uint64(), w.seeds.Uint64()))},
-		SecureRNG:          &lockedReader{r: rand.NewChaCha8(seed32(w.seeds))},
+		Clock:              clock,
+		RandSource:         &lockedSource{r: rand.New(rand.NewPCG(seeds.Uint64(), seeds.Uint64()))},
+		SecureRNG:          &lockedReader{r: rand.NewChaCha8(seed32(seeds))},
 	}
 	var s *stack.Stack
-	if procs := w.cfg.Processors; procs >= 0 {
+	if procs >= 0 {
 		if procs == 0 {
 			procs = 1
 		}
@@ -214,13 +228,11 @@ func (w *World) newStack(p TCPProfile) (*netStack, error) {
 	} else {
 		s = stack.New(opts)
 	}
-	st := &netStack{w: w, idx: len(w.stacks), s: s, profile: p}
-	if err := st.applyProfile(p); err != nil {
+	if err := applyProfile(s, p); err != nil {
 		s.Destroy()
 		return nil, err
 	}
-	w.stacks = append(w.stacks, st)
-	return st, nil
+	return s, nil
 }
 
 func seed32(r *rand.Rand) [32]byte {
@@ -231,8 +243,7 @@ func seed32(r *rand.Rand) [32]byte {
 	return b
 }
 
-func (st *netStack) applyProfile(p TCPProfile) error {
-	s := st.s
+func applyProfile(s *stack.Stack, p TCPProfile) error {
 	set := func(name string, o tcpip.SettableTransportProtocolOption) error {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
 			return fmt.Errorf("sim: tcp profile %s: %s", name, err)
