@@ -3,6 +3,7 @@ package nat
 import (
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -64,6 +65,12 @@ func FuzzProcess(f *testing.F) {
 var fuzzPresets = []string{"linux-conntrack", "cgnat-pba-tight", "rfc-minimum", "carrier-aggressive-rst"}
 
 func runFuzzProcess(t *testing.T, data []byte) {
+	// A hang is a bug too: the fuzzer reports a crash, with the input.
+	watchdog := time.AfterFunc(5*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		panic("FuzzProcess input ran over 5 s:\n" + string(buf[:runtime.Stack(buf, true)]))
+	})
+	defer watchdog.Stop()
 	{
 		presets := fuzzPresets
 		if len(data) == 0 {

@@ -152,7 +152,9 @@ func (t *Table) createOutbound(now time.Time, r int64, b []byte, p *parsed) (uin
 	}
 	rp := remotePort(p.proto, p.dport)
 	var ai, port uint16
-	if v, ok := t.byInside[t.bindingKey(p.proto, p.src, p.sport, p.dst, rp)]; ok && !avoidOwn {
+	// A live binding is always reused, even by a pickup that would rather
+	// move: EIM must keep one public endpoint per inside endpoint.
+	if v, ok := t.byInside[t.bindingKey(p.proto, p.src, p.sport, p.dst, rp)]; ok {
 		ai, port = uint16(v>>16), uint16(v)
 	} else {
 		var res allocResult

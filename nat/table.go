@@ -384,7 +384,10 @@ func (t *Table) unref(pk portKey, now int64) {
 	b.released = now
 	t.ports[pk] = b
 	t.bindings--
-	delete(t.byInside, t.bindingKey(Protocol(pk.proto), b.inAddr, b.inPort, b.remAddr, b.remPort))
+	bk := t.bindingKey(Protocol(pk.proto), b.inAddr, b.inPort, b.remAddr, b.remPort)
+	if ai, ok := t.poolIndex[pk.addr]; ok && t.byInside[bk] == uint32(ai)<<16|uint32(pk.port) {
+		delete(t.byInside, bk)
+	}
 	if sub := t.subs[b.inAddr]; sub != nil {
 		sub.ports--
 		t.releasePort(sub, b.inAddr, pk, now)
