@@ -31,22 +31,19 @@ func newHarness(cfg Config) *harness {
 
 // out sends b outbound at t0+at and returns the verdict; the packet is
 // translated in place.
-func (h *harness) out(at time.Duration, b []byte) Verdict {
-	runUntil(h.t, t0.Add(at))
-	v := h.t.Process(t0.Add(at), Outbound, b)
-	ExpectWithOffset(1, h.t.checkInvariants()).To(Succeed())
-	if v.Forward {
-		ExpectWithOffset(1, checksumsOK(b)).To(Succeed())
-	}
-	return v
-}
+func (h *harness) out(at time.Duration, b []byte) Verdict { return h.send(at, Outbound, b) }
 
-func (h *harness) in(at time.Duration, b []byte) Verdict {
+// in sends b inbound at t0+at.
+func (h *harness) in(at time.Duration, b []byte) Verdict { return h.send(at, Inbound, b) }
+
+// send runs the timers up to t0+at, processes b, and checks the table's
+// invariants and the checksums of a forwarded packet.
+func (h *harness) send(at time.Duration, dir Direction, b []byte) Verdict {
 	runUntil(h.t, t0.Add(at))
-	v := h.t.Process(t0.Add(at), Inbound, b)
-	ExpectWithOffset(1, h.t.checkInvariants()).To(Succeed())
+	v := h.t.Process(t0.Add(at), dir, b)
+	ExpectWithOffset(2, h.t.checkInvariants()).To(Succeed())
 	if v.Forward {
-		ExpectWithOffset(1, checksumsOK(b)).To(Succeed())
+		ExpectWithOffset(2, checksumsOK(b)).To(Succeed())
 	}
 	return v
 }
