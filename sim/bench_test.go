@@ -10,7 +10,10 @@ import (
 	"time"
 )
 
-var benchBig = flag.Bool("sim.big", false, "also run the 10k and 50k device benchmarks")
+var (
+	benchBig   = flag.Bool("sim.big", false, "also run the 10k and 50k device benchmarks")
+	benchHours = flag.Int("sim.hours", 24, "virtual hours the engine benchmarks simulate")
+)
 
 // pingClient sends a 1-byte ping every period; the server answers each
 // with a 1-byte pong.
@@ -93,12 +96,13 @@ func heapInUse() uint64 {
 
 // benchEngine runs the ping workload for 24 virtual hours and, in the
 // same run, the floor (floor_test.go): gVisor alone exchanging as many
-// pings and pongs over as many connections. The two are interleaved, an
-// hour of the engine then the floor's share of exchanges, so that a load
-// change on a shared machine hits both alike; ratio is engine ns/packet
-// over floor ns/packet.
+// pings and pongs over as many connections. The two are interleaved, a
+// slice of virtual time of the engine then the floor's share of
+// exchanges, so that a load change on a shared machine hits both alike;
+// ratio is engine ns/packet over floor ns/packet.
 func benchEngine(b *testing.B, n int, cfg Config) {
-	const hours = 24
+	const slice = 15 * time.Minute
+	slices := int(time.Duration(*benchHours) * time.Hour / slice)
 	for b.Loop() {
 		perStack := cfg.DevicesPerStack
 		if perStack <= 0 {
@@ -110,17 +114,17 @@ func benchEngine(b *testing.B, n int, cfg Config) {
 		var wall time.Duration
 		var cpu time.Duration
 		pongs := 0
-		for h := range hours {
+		for h := range slices {
 			start := time.Now()
 			c0 := cpuTime()
-			w.Scheduler().RunFor(time.Hour)
+			w.Scheduler().RunFor(slice)
 			wall += time.Since(start)
 			cpu += cpuTime() - c0
 			p := 0
 			for _, c := range cs {
 				p += c.pongs
 			}
-			if h == hours-1 {
+			if h == slices-1 {
 				fl.run(p - fl.done)
 			} else {
 				fl.run(p - pongs)
@@ -131,7 +135,7 @@ func benchEngine(b *testing.B, n int, cfg Config) {
 		st := w.Stats()
 		ev := w.Scheduler().Events()
 		engNs := float64(wall.Nanoseconds()) / float64(st.Packets)
-		b.ReportMetric(float64(n)*hours/wall.Seconds(), "device-h/s")
+		b.ReportMetric(float64(n)*float64(*benchHours)/wall.Seconds(), "device-h/s")
 		b.ReportMetric(float64(wall.Nanoseconds())/float64(ev), "ns/event")
 		b.ReportMetric(engNs, "ns/packet")
 		b.ReportMetric(float64(after-before)/float64(n), "heapB/device")

@@ -105,6 +105,10 @@ type World struct {
 	connID uint64
 	capt   *capture
 
+	// stages holds the packet stages as func values made once: a
+	// method value made per packet would allocate.
+	stages struct{ up, host, down, device func(*packet) }
+
 	stats Stats
 	rb    rbuf         // scratch for reads
 	wr    bytes.Reader // reusable payload for writes
@@ -143,6 +147,7 @@ func NewWorld(cfg Config) *World {
 		alloc:      make(map[netip.Prefix]uint32),
 	}
 	s.after = w.barrier
+	w.stages.up, w.stages.host, w.stages.down, w.stages.device = w.upStage, w.hostStage, w.downStage, w.deviceStage
 	w.nodes = append(w.nodes, nil) // node id 0 is the public internet
 	return w
 }
@@ -606,7 +611,7 @@ func (w *World) deviceOutput(d *Device, p *packet) {
 		return
 	}
 	p.node = d.n.parent
-	w.sched.schedulePacket(at, w.upStage, p)
+	w.sched.schedulePacket(at, w.stages.up, p)
 }
 
 // upStage carries p through the outbound middleboxes, then over the core
@@ -639,7 +644,19 @@ func (w *World) upStage(p *packet) {
 		return
 	}
 	p.host = h
-	w.sched.schedulePacket(at, w.hostStage, p)
+	w.forward(at, w.stages.host, p)
+}
+
+// forward runs stage f for p at virtual time at: inline when at is now
+// (a link with no latency, the usual core link), which saves an event
+// per packet, else as a scheduled packet event. Either way the stage
+// runs on the scheduler goroutine before time moves past at.
+func (w *World) forward(at int64, f func(*packet), p *packet) {
+	if !w.sched.wall && at <= w.sched.now.Load() {
+		f(p)
+		return
+	}
+	w.sched.schedulePacket(at, f, p)
 }
 
 func (w *World) hostStage(p *packet) {
@@ -662,7 +679,7 @@ func (w *World) hostOutput(h *Host, p *packet) {
 		return
 	}
 	p.node = nil
-	w.sched.schedulePacket(at, w.downStage, p)
+	w.forward(at, w.stages.down, p)
 }
 
 // downStage routes p inward from p.node (nil: the public internet) by its
@@ -690,7 +707,7 @@ func (w *World) downStage(p *packet) {
 				w.drop(p, cause, nat.DropNone, nat.Inbound, d.link.name)
 				return
 			}
-			w.sched.schedulePacket(at, w.deviceStage, p)
+			w.sched.schedulePacket(at, w.stages.device, p)
 			return
 		}
 		capt := w.capt != nil && w.capt.wantInbound(n, p)
