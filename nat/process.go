@@ -282,7 +282,10 @@ func (t *Table) newSession(now time.Time, r int64, proto Protocol, in [4]byte, i
 	s := &t.sessions[idx]
 	*s = session{
 		inAddr: in, pubAddr: pub, remAddr: rem, inPort: inPort, pubPort: pubPort, remPort: remPort,
-		proto: uint8(proto), state: uint8(state), flags: flags, created: r, armed: math.MaxInt64, gen: s.gen,
+		proto: uint8(proto), state: uint8(state), flags: flags, armed: math.MaxInt64, gen: s.gen,
+	}
+	if proto != ProtoTCP {
+		s.setCreatedAt(r)
 	}
 	ik, ok := s.keys()
 	t.byInside[ik] = idx

@@ -59,7 +59,8 @@ const (
 	sfHairpin                     // the remote is another public endpoint of this table
 )
 
-// session is one tracked flow (a conntrack entry): 80 bytes.
+// session is one tracked flow (a conntrack entry): 72 bytes. UDP and
+// ICMP sessions keep their creation time in the TCP ack fields.
 type session struct {
 	inAddr, pubAddr, remAddr [4]byte
 	inPort, pubPort, remPort uint16
@@ -67,7 +68,6 @@ type session struct {
 	state                    uint8 // tcpState for TCP
 	flags                    uint16
 	retrans                  uint8
-	created                  int64
 	deadline                 int64 // when the session expires unless refreshed
 	armed                    int64 // earliest live heap entry for this session
 	gen                      uint32
@@ -76,6 +76,12 @@ type session struct {
 	outEnd, inEnd            uint32 // highest sequence end seen per direction
 	outAck, inAck            uint32 // latest acknowledgment per direction
 }
+
+// createdAt returns a UDP or ICMP session's creation time, which lives in
+// the TCP acknowledgment fields those protocols do not use.
+func (s *session) createdAt() int64 { return int64(uint64(s.outAck)<<32 | uint64(s.inAck)) }
+
+func (s *session) setCreatedAt(r int64) { s.outAck, s.inAck = uint32(uint64(r)>>32), uint32(uint64(r)) }
 
 // subscriber is the per-inside-address state: quota, paired address, PBA blocks.
 type subscriber struct {
@@ -479,7 +485,7 @@ func (t *Table) SetTimeouts(tcp TCPConfig, udp UDPConfig, icmp ICMPConfig) error
 func (t *Table) timeout(s *session, now int64, ackOnly bool) time.Duration {
 	switch Protocol(s.proto) {
 	case ProtoUDP:
-		if s.flags&sfReplied != 0 && (t.cfg.UDP.StreamAfter == 0 || now-s.created > int64(t.cfg.UDP.StreamAfter)) {
+		if s.flags&sfReplied != 0 && (t.cfg.UDP.StreamAfter == 0 || now-s.createdAt() > int64(t.cfg.UDP.StreamAfter)) {
 			return t.cfg.UDP.Established
 		}
 		return t.cfg.UDP.Initial
