@@ -172,7 +172,7 @@ func (t *Table) checkInvariants() error {
 		case keyBinding:
 			nBind++
 			pk := portKey{addr: t.pool[v>>16].addr, port: uint16(v), proto: k.proto}
-			if b := t.ports[pk]; b.refs == 0 || b.inAddr != k.laddr || b.inPort != k.lport {
+			if b := t.binds[t.ports[pk]]; b.refs == 0 || b.inAddr != k.laddr || b.inPort != k.lport {
 				return fmt.Errorf("binding key %+v points at %+v, a free or foreign port", k, pk)
 			}
 		}
@@ -195,7 +195,16 @@ func (t *Table) checkInvariants() error {
 		return fmt.Errorf("%d filter keys, want %d", nFilt, len(filters))
 	}
 	inUse := 0
-	for pk, b := range t.ports {
+	if len(t.binds) != len(t.ports) {
+		return fmt.Errorf("%d bindings for %d public endpoints", len(t.binds), len(t.ports))
+	}
+	owner := map[uint32]portKey{}
+	for pk, bi := range t.ports {
+		if prev, dup := owner[bi]; dup {
+			return fmt.Errorf("binding %d shared by %+v and %+v", bi, prev, pk)
+		}
+		owner[bi] = pk
+		b := t.binds[bi]
 		if b.refs != refs[pk] {
 			return fmt.Errorf("port %+v refs %d, sessions %d", pk, b.refs, refs[pk])
 		}

@@ -15,10 +15,11 @@ func protoSlot(p Protocol) int {
 // binding for the inside endpoint (in, inPort). avoidOwn refuses the
 // endpoint this inside endpoint held last (MidstreamPickupNewPort).
 func (t *Table) portFree(pk portKey, now int64, in [4]byte, inPort uint16, avoidOwn bool) bool {
-	b, ok := t.ports[pk]
+	bi, ok := t.ports[pk]
 	if !ok {
 		return true
 	}
+	b := &t.binds[bi]
 	if b.refs > 0 {
 		return false
 	}
@@ -72,7 +73,12 @@ func (t *Table) allocate(p Protocol, in [4]byte, inPort uint16, rem [4]byte, rem
 	b := binding{inAddr: in, inPort: inPort, refs: 0}
 	bk := t.bindingKey(p, in, inPort, rem, remPort)
 	b.remAddr, b.remPort = bk.raddr, bk.rport
-	t.ports[pk] = b
+	if bi, ok := t.ports[pk]; ok {
+		t.binds[bi] = b // reuse a released binding's slot
+	} else {
+		t.ports[pk] = uint32(len(t.binds))
+		t.binds = append(t.binds, b)
+	}
 	t.byInside[bk] = uint32(ai)<<16 | uint32(port)
 	t.bindings++
 	sub.ports++

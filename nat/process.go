@@ -178,8 +178,8 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 		return 0, t.drop(DropNoMapping), false
 	}
 	pk := portKey{addr: p.dst, port: p.dport, proto: uint8(p.proto)}
-	bd, ok := t.ports[pk]
-	if !ok || bd.refs == 0 {
+	bi, ok := t.ports[pk]
+	if !ok || t.binds[bi].refs == 0 {
 		return 0, t.answer(DropNoMapping, b, p), false
 	}
 	switch t.filtering(p.proto) {
@@ -206,6 +206,7 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 		return 0, v, false
 	}
 	rp := remotePort(p.proto, p.sport)
+	bd := t.binds[bi]
 	idx := t.newSession(now, r, p.proto, bd.inAddr, bd.inPort, p.dst, p.dport, p.src, rp, sfInbound, "inbound", state)
 	if _, self := t.poolIndex[p.src]; self {
 		t.sessions[idx].flags |= sfHairpin
@@ -294,9 +295,7 @@ func (t *Table) newSession(now time.Time, r int64, proto Protocol, in [4]byte, i
 		t.byOutside[flowKey{proto: uint8(proto), kind: keyFilter, lport: pubPort, laddr: pub, raddr: rem}]++
 	}
 	pk := portKey{addr: pub, port: pubPort, proto: uint8(proto)}
-	bd := t.ports[pk]
-	bd.refs++
-	t.ports[pk] = bd
+	t.binds[t.ports[pk]].refs++
 	t.active++
 	t.stats.Created++
 	t.emit(MappingCreated, reason, now, s)

@@ -130,7 +130,8 @@ type Table struct {
 	active    int
 	byInside  map[flowKey]uint32
 	byOutside map[flowKey]uint32
-	ports     map[portKey]binding
+	ports     map[portKey]uint32 // public endpoint -> index in binds
+	binds     []binding          // never shrinks: released bindings stay for the hold-down
 	bindings  int
 	subs      map[[4]byte]*subscriber
 	pool      []poolAddr
@@ -153,7 +154,7 @@ func New(cfg Config) (*Table, error) {
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		byInside:  make(map[flowKey]uint32),
 		byOutside: make(map[flowKey]uint32),
-		ports:     make(map[portKey]binding),
+		ports:     make(map[portKey]uint32),
 		subs:      make(map[[4]byte]*subscriber),
 	}
 	t.cfg.PublicAddrs = append([]netip.Addr(nil), cfg.PublicAddrs...)
@@ -378,17 +379,16 @@ func (t *Table) bindingKey(p Protocol, in [4]byte, inPort uint16, rem [4]byte, r
 // unref drops one session's reference to a binding and releases it when
 // none remain.
 func (t *Table) unref(pk portKey, now int64) {
-	b, ok := t.ports[pk]
-	if !ok || b.refs == 0 {
+	bi, ok := t.ports[pk]
+	if !ok || t.binds[bi].refs == 0 {
 		return
 	}
+	b := &t.binds[bi]
 	b.refs--
 	if b.refs > 0 {
-		t.ports[pk] = b
 		return
 	}
 	b.released = now
-	t.ports[pk] = b
 	t.bindings--
 	bk := t.bindingKey(Protocol(pk.proto), b.inAddr, b.inPort, b.remAddr, b.remPort)
 	if ai, ok := t.poolIndex[pk.addr]; ok && t.byInside[bk] == uint32(ai)<<16|uint32(pk.port) {
@@ -427,6 +427,7 @@ func (t *Table) flush(now time.Time, reason string, keepBlocks bool) {
 	clear(t.byInside)
 	clear(t.byOutside)
 	clear(t.ports)
+	t.binds = t.binds[:0]
 	t.pending = t.pending[:0]
 	if !keepBlocks {
 		clear(t.subs)
