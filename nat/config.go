@@ -121,11 +121,14 @@ const (
 	// RST (unless it is a RST), UDP an ICMP port unreachable (3/3), an ICMP
 	// echo request an echo reply.
 	UnsolicitedReject
+	// UnsolicitedICMP answers every protocol with ICMP port unreachable
+	// (3/3), as RFC 5382 REQ-4 asks for TCP (without its 6 s wait).
+	UnsolicitedICMP
 )
 
-// String returns "drop" or "reject".
+// String returns "drop", "reject" or "icmp".
 func (a UnsolicitedAction) String() string {
-	return [...]string{"drop", "reject", "unsolicited(?)"}[min(int(a), 2)]
+	return [...]string{"drop", "reject", "icmp", "unsolicited(?)"}[min(int(a), 3)]
 }
 
 // MidstreamAction says what happens to an outbound TCP segment without
@@ -380,7 +383,7 @@ func (c Config) Validate() error {
 		{"UDP.Mapping", uint8(c.UDP.Mapping), 3}, {"UDP.Filtering", uint8(c.UDP.Filtering), 3},
 		{"ICMP.Mapping", uint8(c.ICMP.Mapping), 3}, {"ICMP.Filtering", uint8(c.ICMP.Filtering), 3},
 		{"TCP.Midstream", uint8(c.TCP.Midstream), 4}, {"Ports.Assignment", uint8(c.Ports.Assignment), 3},
-		{"OnExpiry", uint8(c.OnExpiry), 4}, {"Unsolicited", uint8(c.Unsolicited), 2}, {"WhenFull", uint8(c.WhenFull), 3},
+		{"OnExpiry", uint8(c.OnExpiry), 4}, {"Unsolicited", uint8(c.Unsolicited), 3}, {"WhenFull", uint8(c.WhenFull), 3},
 	} {
 		if m.v >= m.n {
 			bad(m.f, "unknown value %d", m.v)

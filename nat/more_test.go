@@ -306,3 +306,25 @@ var _ = Describe("Mixtures (research notes 3.6)", func() {
 		Expect(err).To(HaveOccurred())
 	})
 })
+
+var _ = Describe("Minimum timers", func() {
+	It("RFC 4787 REQ-5: UDP mapping does not expire before 2 minutes (rfc-minimum)", func() {
+		h := newHarness(cfgWith("rfc-minimum", nil))
+		h.udpOut(0, inA, rem1)
+		h.expire(120*s - time.Millisecond)
+		Expect(h.t.Len()).To(Equal(1))
+		h.expire(120 * s)
+		Expect(h.t.Len()).To(BeZero())
+	})
+
+	It("RFC 5382 REQ-4 (without the 6 s wait): UnsolicitedICMP answers a SYN with ICMP 3/3", func() {
+		h := newHarness(cfgWith("rfc-compliant", func(c *Config) { c.Unsolicited = UnsolicitedICMP }))
+		v := h.in(0, tcpPkt(rem1, ap("203.0.113.1:7777"), header.TCPFlagSyn, 1, 0, nil))
+		Expect(v.Drop).To(Equal(DropNoMapping))
+		Expect(v.Generated).To(HaveLen(1))
+		ic := header.ICMPv4(header.IPv4(v.Generated[0].Data).Payload())
+		Expect(ic.Type()).To(Equal(header.ICMPv4DstUnreachable))
+		Expect(ic.Code()).To(Equal(header.ICMPv4PortUnreachable))
+		Expect(checksumsOK(v.Generated[0].Data)).To(Succeed())
+	})
+})

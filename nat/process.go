@@ -218,10 +218,18 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 // answer drops an inbound packet to a public address that no mapping
 // admits, answering it as Config.Unsolicited says.
 func (t *Table) answer(reason DropReason, b []byte, p *parsed) Verdict {
-	if t.cfg.Unsolicited != UnsolicitedReject {
-		return t.drop(reason)
-	}
 	var out []byte
+	switch {
+	case t.cfg.Unsolicited == UnsolicitedDrop:
+		return t.drop(reason)
+	case t.cfg.Unsolicited == UnsolicitedICMP:
+		if p.proto == ProtoICMP && p.icmpType != icmpEcho {
+			return t.drop(reason) // never answer an echo reply with an error
+		}
+		out = buildICMPError(p.dst, p.src, icmpDestUnreach, icmpCodePortUnreach, b)
+		t.stats.ICMPGenerated++
+		return t.dropWith(reason, []Packet{{Dir: Outbound, Data: out}})
+	}
 	switch p.proto {
 	case ProtoTCP:
 		if p.seg.flags&header.TCPFlagRst != 0 {
