@@ -46,6 +46,16 @@ func NewChainFromConfigs(cfgs ...Config) (*Chain, []*Table, error) {
 // Layers returns the layers, innermost first.
 func (c *Chain) Layers() []Middlebox { return append([]Middlebox(nil), c.layers...) }
 
+// Tables returns the layers that are *Table (for runtime events and
+// Stats), innermost first; other layers are nil.
+func (c *Chain) Tables() []*Table {
+	out := make([]*Table, len(c.layers))
+	for i, l := range c.layers {
+		out[i], _ = l.(*Table)
+	}
+	return out
+}
+
 // Process implements Middlebox: an outbound packet crosses the layers
 // from 0 outwards, an inbound one from the last inwards, stopping at the
 // first layer that does not forward it.
