@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/natsim/natsim/harness"
+	"github.com/natsim/natsim/scenarios"
 )
 
 // Run the quickstart scenario, scaled down with --set style overrides, and
 // read a group's results.
 func ExampleRun() {
-	s, err := harness.Loader([]string{"groups.phones.count=5", "duration=1h"}).LoadFile("../scenarios/quickstart.yaml")
+	s, err := (&scenarios.Loader{Sets: []string{"groups.phones.count=5", "duration=1h"}}).LoadFile("../scenarios/quickstart.yaml")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -19,7 +19,7 @@ import (
 // small loads a library scenario scaled down for unit tests.
 func small(t testing.TB, file string, sets ...string) *scenarios.Scenario {
 	t.Helper()
-	s, err := Loader(sets).LoadFile(filepath.Join("..", "scenarios", file))
+	s, err := (&scenarios.Loader{Sets: sets}).LoadFile(filepath.Join("..", "scenarios", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestMatchersFailWithMessages(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	s, err := Loader(nil).Load("t.yaml", []byte(`
+	s, err := (&scenarios.Loader{}).Load("t.yaml", []byte(`
 name: t
 duration: 1h
 networks:
@@ -176,7 +176,7 @@ groups:
 	if cfg.TCP.Established != 300*time.Second || cfg.TCP.Midstream != nat.MidstreamRST || cfg.OnExpiry != nat.ExpiryRSTInside || cfg.Ports.Min != 2000 {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
-	bad, err := Loader(nil).Load("bad.yaml", []byte(`
+	bad, err := (&scenarios.Loader{}).Load("bad.yaml", []byte(`
 name: t
 duration: 1h
 networks:
@@ -197,7 +197,7 @@ groups:
 	}
 	for _, v := range []string{"{tcp: {established: 30}}", "{on_expiry: loud}", "{hairpinning: maybe}"} {
 		c := nat.Preset("cgnat-typical")
-		s2, err := Loader([]string{"networks.n.nat[0].overrides=" + v}).Load("t.yaml", []byte(`
+		s2, err := (&scenarios.Loader{Sets: []string{"networks.n.nat[0].overrides=" + v}}).Load("t.yaml", []byte(`
 name: t
 duration: 1h
 networks:

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"go.yaml.in/yaml/v4"
@@ -54,7 +55,7 @@ func overlay(v reflect.Value, n *yaml.Node, file, path string) error {
 	}
 	t := v.Type()
 	switch {
-	case t == durationType:
+	case t == reflect.TypeFor[time.Duration]():
 		if n.Kind != yaml.ScalarNode {
 			return nodeErr(file, n, path, "want a duration")
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsim/natsim/scenarios"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -31,7 +32,7 @@ func TestScenarios(t *testing.T) {
 			// Labels need the file; a file that does not load still gets
 			// a spec, which fails with the loader's errors.
 			labels := Label("scenario")
-			s, loadErr := Loader(nil).LoadFile(f)
+			s, loadErr := (&scenarios.Loader{}).LoadFile(f)
 			if loadErr == nil {
 				var ls []string
 				for _, k := range sortedKeys(s.Labels) {
@@ -55,7 +56,7 @@ func TestScenarios(t *testing.T) {
 				if os.Getenv("NATSIM_FULL_SWEEPS") != "" {
 					sets = nil
 				}
-				reduced, err := Loader(sets).LoadFile(f)
+				reduced, err := (&scenarios.Loader{Sets: sets}).LoadFile(f)
 				Expect(err).NotTo(HaveOccurred())
 				sum, err := Sweep(ctx, reduced, GinkgoT().TempDir(), SweepOptions{Workers: 1})
 				Expect(err).NotTo(HaveOccurred())

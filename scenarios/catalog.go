@@ -1,12 +1,19 @@
 package scenarios
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/natsim/natsim/nat"
+	"github.com/natsim/natsim/sim/radio"
+	"github.com/natsim/natsim/sim/strategy"
+)
 
 // Catalog answers the loader's questions about names defined elsewhere in
 // natsim: NAT presets and mixtures (package nat), keep-alive strategies and
-// their parameters (sim/strategy) and radio presets (sim/radio). The
-// harness passes one built from the live registries; [DefaultCatalog] is a
-// static stand-in.
+// their parameters (sim/strategy) and radio presets (sim/radio).
+// [Registries] answers them from those packages' live registries, so a
+// strategy registered in Go is known to the loader too; a test can pass a
+// [StaticCatalog] to pin the names.
 type Catalog interface {
 	// NATPreset reports whether name is a NAT preset.
 	NATPreset(name string) bool
@@ -19,44 +26,55 @@ type Catalog interface {
 	Strategy(name string) (params []Param, ok bool)
 }
 
-// Param describes one parameter a strategy accepts.
-type Param struct {
-	// Name is the key in the scenario file, e.g. "interval".
-	Name string
-	// Kind is the parameter's type.
-	Kind ParamKind
-}
+// Param describes one parameter a strategy accepts; it is the strategy
+// registry's own description.
+type Param = strategy.Param
 
 // ParamKind is the type of a strategy parameter.
-type ParamKind int
+type ParamKind = strategy.ParamKind
 
 // The parameter kinds.
 const (
-	ParamDuration ParamKind = iota + 1 // a duration with a unit
-	ParamInt                           // an integer
-	ParamFloat                         // a number
-	ParamBool                          // true or false
-	ParamString                        // a string
+	ParamDuration = strategy.ParamDuration
+	ParamInt      = strategy.ParamInt
+	ParamFloat    = strategy.ParamFloat
+	ParamBool     = strategy.ParamBool
+	ParamString   = strategy.ParamString
 )
 
-// String returns the kind as the loader's messages say it.
-func (k ParamKind) String() string {
-	switch k {
-	case ParamDuration:
-		return "duration"
-	case ParamInt:
-		return "integer"
-	case ParamFloat:
-		return "number"
-	case ParamBool:
-		return "boolean"
-	case ParamString:
-		return "string"
-	}
-	return "unknown"
+// Registries is the Catalog backed by the live registries of packages nat,
+// sim/strategy and sim/radio. Its zero value is ready to use; the loader
+// uses it when none is given.
+type Registries struct{}
+
+// NATPreset implements Catalog.
+func (Registries) NATPreset(name string) bool {
+	_, err := nat.LookupPreset(name)
+	return err == nil
 }
 
-// StaticCatalog is a Catalog made of fixed lists.
+// NATMixture implements Catalog.
+func (Registries) NATMixture(name string) bool {
+	_, err := nat.LookupMixture(name)
+	return err == nil
+}
+
+// Radio implements Catalog.
+func (Registries) Radio(name string) bool {
+	return slices.Contains(radio.PresetNames(), name)
+}
+
+// Strategy implements Catalog.
+func (Registries) Strategy(name string) ([]Param, bool) {
+	p, ok := strategy.Lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return p.Params(), true
+}
+
+// StaticCatalog is a Catalog made of fixed lists, for tests that pin the
+// names they validate against.
 type StaticCatalog struct {
 	// NATPresets are the NAT preset names.
 	NATPresets []string
@@ -81,63 +99,4 @@ func (c *StaticCatalog) Radio(name string) bool { return slices.Contains(c.Radio
 func (c *StaticCatalog) Strategy(name string) ([]Param, bool) {
 	p, ok := c.Strategies[name]
 	return p, ok
-}
-
-func durations(names ...string) []Param {
-	p := make([]Param, len(names))
-	for i, n := range names {
-		p[i] = Param{Name: n, Kind: ParamDuration}
-	}
-	return p
-}
-
-// DefaultCatalog returns the names the nat, sim/strategy and sim/radio
-// packages were specified with, so that `natsim validate` works on its own.
-// The harness replaces it with a catalog answered by the live registries;
-// keep the two in step until then. Strategy parameters not listed here are
-// rejected; every parameter is optional (the strategy has defaults).
-func DefaultCatalog() *StaticCatalog {
-	return &StaticCatalog{
-		NATPresets: []string{
-			"rfc-compliant", "linux-conntrack", "home-router-openwrt",
-			"home-router-short", "home-router-bad", "cgnat-typical",
-			"cgnat-pba-tight", "carrier-30min", "carrier-aggressive",
-			"carrier-aggressive-rst", "carrier-lenient", "enterprise-fw",
-			"lb-f5-fastl4", "cloud-aws", "cloud-azure", "cloud-gcp",
-			"nat444-typical",
-		},
-		NATMixtures: []string{"cellular-2011", "cn-mobile-2014", "home-gw-udp-2010"},
-		Radios: []string{
-			"lte-huang2012", "lte-aro", "umts-inspire", "umts-captivate",
-			"wifi-psm", "nr-nsa",
-		},
-		Strategies: map[string][]Param{
-			"none": nil,
-			// One application keep-alive every interval; dead after
-			// ack_timeout without an answer.
-			"fixed": durations("interval", "ack_timeout"),
-			// Kernel TCP keep-alive only (facts 4.6).
-			"tcp-keepalive": append(durations("idle", "interval"), Param{"count", ParamInt}),
-			// Chromium heartbeat_manager.cc: 15 min Wi-Fi, 28 min cellular,
-			// ack 60 s (facts 4.2).
-			"gcm-legacy": durations("wifi_interval", "cell_interval", "ack_timeout"),
-			// microG GcmPrefs: start 5 min, clamp [5, 30] min, x0.95 / x1.02.
-			"fcm-microg": append(durations("initial", "min", "max"),
-				Param{"fail_factor", ParamFloat}, Param{"success_factor", ParamFloat}),
-			// Tencent Mars smart_heartbeat.cc (facts 4.3).
-			"wechat-smart": append(durations("min", "max", "step", "success_step", "ack_timeout"),
-				Param{"fail_count", ParamInt}, Param{"success_count", ParamInt}),
-			// PersistentConnection model (facts 4.1; constants assumed).
-			"apns-model": append(durations("min", "initial", "max_wifi", "initial_step",
-				"refined_step", "avoid_from", "avoid_to", "ack_timeout"),
-				Param{"backoff", ParamFloat}, Param{"early_fire", ParamFloat}),
-			// Telegram push connection: 180 s ping, 30 s response, server 420 s.
-			"telegram": durations("interval", "ack_timeout", "server_disconnect"),
-			// Signal WebSocket keep-alive: 30 s foreground, 60 s background.
-			"signal": append(durations("interval", "foreground_interval", "ack_timeout"),
-				Param{"foreground", ParamBool}),
-			// RFC 5780-style bisection of the NAT timeout (creytiv/re).
-			"adaptive-bisect": durations("initial", "min", "max", "ack_timeout"),
-		},
-	}
 }

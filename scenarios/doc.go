@@ -5,11 +5,11 @@
 // Schema that editors use. It also holds the library of scenario files
 // (quickstart.yaml and the others beside this file) that CI runs.
 //
-// Loading never consults the simulator's registries directly: names of NAT
-// presets, strategies and radio presets are checked through a [Catalog], so
-// the harness can plug in the live registries while this package stays
-// independent of the engine. [DefaultCatalog] lists the names known when the
-// format was written.
+// Names of NAT presets and mixtures, strategies (with their parameters) and
+// radio presets are checked through a [Catalog]; by default [Registries],
+// which asks the nat, sim/strategy and sim/radio registries themselves, so
+// the loader can never drift from what a run accepts. The package does not
+// depend on the engine.
 //
 // The package reads no clock and no global randomness; loading, rendering
 // and sweep expansion are deterministic.

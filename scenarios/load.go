@@ -21,7 +21,7 @@ const setFile = "--set"
 // as an ErrorList sorted by position.
 type Loader struct {
 	// Catalog answers which NAT presets, mixtures, strategies and radios
-	// exist. Nil means DefaultCatalog().
+	// exist. Nil means Registries{}.
 	Catalog Catalog
 	// Sets are "path=value" overrides (natsim --set) applied to the file
 	// before decoding; the value is YAML ("60s", "[a, b]", "{x: 1}").
@@ -30,7 +30,7 @@ type Loader struct {
 
 func (l *Loader) catalog() Catalog {
 	if l == nil || l.Catalog == nil {
-		return DefaultCatalog()
+		return Registries{}
 	}
 	return l.Catalog
 }

@@ -120,7 +120,7 @@ func progressWriter(stderr io.Writer) io.Writer {
 }
 
 func load(file string, sets []string) (*scenarios.Scenario, error) {
-	return harness.Loader(sets).LoadFile(file)
+	return (&scenarios.Loader{Sets: sets}).LoadFile(file)
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -92,7 +92,7 @@ func TestValidatePrintConfigSchemaPresetsVersion(t *testing.T) {
 		t.Errorf("schema: %d %.200s", code, out)
 	}
 	code, out, _ = natsim(t, "presets")
-	for _, want := range []string{"NAT PRESETS", "cgnat-typical", "NAT MIXTURES", "STRATEGIES", "fixed", "params: ack_timeout (duration)", "RADIO PRESETS", "lte-huang2012", "source:"} {
+	for _, want := range []string{"NAT PRESETS", "cgnat-typical", "NAT MIXTURES", "STRATEGIES", "fixed", "ack_timeout (duration, default 30s)", "RADIO PRESETS", "lte-huang2012", "source:"} {
 		if code != exitOK || !strings.Contains(out, want) {
 			t.Errorf("presets lacks %q", want)
 		}

@@ -31,6 +31,93 @@ type Preset struct {
 	Source string
 	// New builds an instance.
 	New Factory
+	// Config is the value of the configuration struct New decodes
+	// parameters onto, with the preset's defaults; its `param`-tagged
+	// fields are the parameters the preset accepts (see Params). Nil when
+	// the preset documents no parameters.
+	Config any
+}
+
+// ParamKind is the type of a strategy parameter.
+type ParamKind int
+
+// The parameter kinds.
+const (
+	ParamDuration ParamKind = iota + 1 // a duration with a unit
+	ParamInt                           // an integer
+	ParamFloat                         // a number
+	ParamBool                          // true or false
+	ParamString                        // a string
+)
+
+// String returns the kind as error messages and listings say it.
+func (k ParamKind) String() string {
+	switch k {
+	case ParamDuration:
+		return "duration"
+	case ParamInt:
+		return "integer"
+	case ParamFloat:
+		return "number"
+	case ParamBool:
+		return "boolean"
+	case ParamString:
+		return "string"
+	}
+	return "unknown"
+}
+
+// Param describes one parameter a strategy preset accepts.
+type Param struct {
+	// Name is the key in a scenario file, e.g. "interval".
+	Name string
+	// Kind is the parameter's type.
+	Kind ParamKind
+	// Default is the preset's default value, formatted for listings.
+	Default string
+}
+
+// Params lists the parameters of p, sorted by name, read from the
+// `param` tags of p.Config.
+func (p Preset) Params() []Param {
+	if p.Config == nil {
+		return nil
+	}
+	v := reflect.ValueOf(p.Config)
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	t := v.Type()
+	var out []Param
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("param")
+		if name == "" {
+			continue
+		}
+		k := ParamString
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+			k = ParamDuration
+		case f.Type.Kind() == reflect.Int:
+			k = ParamInt
+		case f.Type.Kind() == reflect.Float64:
+			k = ParamFloat
+		case f.Type.Kind() == reflect.Bool:
+			k = ParamBool
+		}
+		out = append(out, Param{Name: name, Kind: k, Default: fmt.Sprint(v.Field(i).Interface())})
+	}
+	slices.SortFunc(out, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Lookup returns the preset registered as name.
+func Lookup(name string) (Preset, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	p, ok := registry[name]
+	return p, ok
 }
 
 var (

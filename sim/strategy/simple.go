@@ -328,82 +328,50 @@ func (g *GCM) Interval() time.Duration {
 // preset's defaults.
 func builtins() []Preset {
 	return []Preset{
-		{Name: "none", Summary: "no application or TCP keep-alive; rely on TCP alone",
-			Source: "baseline", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				if err := Decode("none", p, &struct{}{}); err != nil {
-					return nil, err
-				}
-				return NewNone(), nil
-			}},
-		{Name: "fixed", Summary: "MQTT PINGREQ every interval",
-			Source: "MQTT 3.1.1 §3.1.2.10", New: fixedFactory("fixed", DefaultFixed)},
-		{Name: "telegram", Summary: "ping every 180 s (±20 ms), 30 s response timeout",
-			Source: "DrKLO/Telegram ConnectionsManager.cpp", New: fixedFactory("telegram", DefaultTelegram)},
-		{Name: "signal", Summary: "WebSocket keep-alive every 30 s foreground / 60 s background, 20 s timeout",
-			Source: "signalapp/Signal-Android OkHttpWebSocketConnection", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultSignal()
-				if err := Decode("signal", p, &c); err != nil {
-					return nil, err
-				}
-				return NewSignal(c)
-			}},
-		{Name: "tcp-keepalive", Summary: "SO_KEEPALIVE only (Linux 7200/75/9 by default)",
-			Source: "RFC 1122 §4.2.3.6; Linux ip-sysctl", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultTCP()
-				if err := Decode("tcp-keepalive", p, &c); err != nil {
-					return nil, err
-				}
-				return NewTCPOnly(c)
-			}},
-		{Name: "gcm-legacy", Summary: "28 min cellular / 15 min Wi-Fi, 60 s ack, never adapts",
-			Source: "chromium google_apis/gcm/engine/heartbeat_manager.cc", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultGCM()
-				if err := Decode("gcm-legacy", p, &c); err != nil {
-					return nil, err
-				}
-				return NewGCM(c)
-			}},
-		{Name: "fcm-microg", Summary: "learned interval from 300 s, x0.95 on failure, x1.02 on near-full success, [5, 30] min, alarm in [I/2, I]",
-			Source: "microg/GmsCore GcmPrefs.java, McsService.java", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultMicroG()
-				if err := Decode("fcm-microg", p, &c); err != nil {
-					return nil, err
-				}
-				return NewMicroG(c)
-			}},
-		{Name: "wechat-smart", Summary: "smart heartbeat: probe up from 270 s in 60 s steps, back off 80 s after 3 failures, stable state",
-			Source: "Tencent/mars mars/stn/src/smart_heartbeat.cc, config.h", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultWeChat()
-				if err := Decode("wechat-smart", p, &c); err != nil {
-					return nil, err
-				}
-				return NewWeChat(c)
-			}},
-		{Name: "apns-model", Summary: "multi-stage growth per interface, steady state, backoff; early fire [0.75 I, I] (constants partly assumed)",
-			Source: "PersistentConnection.framework decompilations (facts §4.1)", New: func(p Params, rng *rand.Rand) (Strategy, error) {
-				c := DefaultAPNS()
-				if err := Decode("apns-model", p, &c); err != nil {
-					return nil, err
-				}
-				return NewAPNS(c, rng)
-			}},
-		{Name: "adaptive-bisect", Summary: "RFC 5780-style search of the NAT timeout: doubling, then bisection",
-			Source: "creytiv/re src/natbd/lifetime.c", New: func(p Params, _ *rand.Rand) (Strategy, error) {
-				c := DefaultBisect()
-				if err := Decode("adaptive-bisect", p, &c); err != nil {
-					return nil, err
-				}
-				return NewBisect(c)
-			}},
+		preset("none", "no application or TCP keep-alive; rely on TCP alone", "baseline",
+			func() struct{} { return struct{}{} },
+			func(struct{}, *rand.Rand) (*None, error) { return NewNone(), nil }),
+		preset("fixed", "MQTT PINGREQ every interval", "MQTT 3.1.1 §3.1.2.10",
+			DefaultFixed, func(c FixedConfig, _ *rand.Rand) (*Fixed, error) { return NewFixed("fixed", c) }),
+		preset("telegram", "ping every 180 s (±20 ms), 30 s response timeout", "DrKLO/Telegram ConnectionsManager.cpp",
+			DefaultTelegram, func(c FixedConfig, _ *rand.Rand) (*Fixed, error) { return NewFixed("telegram", c) }),
+		preset("signal", "WebSocket keep-alive every 30 s foreground / 60 s background, 20 s timeout",
+			"signalapp/Signal-Android OkHttpWebSocketConnection", DefaultSignal, noRand(NewSignal)),
+		preset("tcp-keepalive", "SO_KEEPALIVE only (Linux 7200/75/9 by default)",
+			"RFC 1122 §4.2.3.6; Linux ip-sysctl", DefaultTCP, noRand(NewTCPOnly)),
+		preset("gcm-legacy", "28 min cellular / 15 min Wi-Fi, 60 s ack, never adapts",
+			"chromium google_apis/gcm/engine/heartbeat_manager.cc", DefaultGCM, noRand(NewGCM)),
+		preset("fcm-microg", "learned interval from 300 s, x0.95 on failure, x1.02 on near-full success, [5, 30] min, alarm in [I/2, I]",
+			"microg/GmsCore GcmPrefs.java, McsService.java", DefaultMicroG, noRand(NewMicroG)),
+		preset("wechat-smart", "smart heartbeat: probe up from 270 s in 60 s steps, back off 80 s after 3 failures, stable state",
+			"Tencent/mars mars/stn/src/smart_heartbeat.cc, config.h", DefaultWeChat, noRand(NewWeChat)),
+		preset("apns-model", "multi-stage growth per interface, steady state, backoff; early fire [0.75 I, I] (constants partly assumed)",
+			"PersistentConnection.framework decompilations (facts §4.1)", DefaultAPNS, NewAPNS),
+		preset("adaptive-bisect", "RFC 5780-style search of the NAT timeout: doubling, then bisection",
+			"creytiv/re src/natbd/lifetime.c", DefaultBisect, noRand(NewBisect)),
 	}
 }
 
-func fixedFactory(name string, defaults func() FixedConfig) Factory {
-	return func(p Params, _ *rand.Rand) (Strategy, error) {
-		c := defaults()
-		if err := Decode(name, p, &c); err != nil {
-			return nil, err
-		}
-		return NewFixed(name, c)
-	}
+// preset makes a Preset whose factory decodes params over a fresh copy of
+// the defaults and builds the strategy from the result. The defaults also
+// become Preset.Config, which lists the parameters.
+func preset[C any, S Strategy](name, summary, source string, defaults func() C, build func(C, *rand.Rand) (S, error)) Preset {
+	return Preset{Name: name, Summary: summary, Source: source, Config: defaults(),
+		New: func(p Params, rng *rand.Rand) (Strategy, error) {
+			c := defaults()
+			if err := Decode(name, p, &c); err != nil {
+				return nil, err
+			}
+			s, err := build(c, rng)
+			if err != nil {
+				// Never return a typed nil pointer inside the interface.
+				return nil, err
+			}
+			return s, nil
+		}}
+}
+
+// noRand adapts a constructor that draws no randomness to preset's shape.
+func noRand[C any, S Strategy](f func(C) (S, error)) func(C, *rand.Rand) (S, error) {
+	return func(c C, _ *rand.Rand) (S, error) { return f(c) }
 }
