@@ -22,32 +22,47 @@ func (t *Table) Process(now time.Time, dir Direction, b []byte) Verdict {
 		if p.isErr {
 			return t.icmpErrorOut(r, b, &p)
 		}
-		return t.outbound(now, r, b, &p)
+		return t.translate(now, r, b, &p, Outbound)
 	case Inbound:
 		if p.isErr {
 			return t.icmpErrorIn(b, &p)
 		}
-		return t.inbound(now, r, b, &p)
+		return t.translate(now, r, b, &p, Inbound)
 	}
 	return t.drop(DropMalformed)
 }
 
-func (t *Table) outbound(now time.Time, r int64, b []byte, p *parsed) Verdict {
-	k := flowKey{proto: uint8(p.proto), kind: keySession, lport: p.sport, laddr: p.src, raddr: p.dst, rport: remotePort(p.proto, p.dport)}
-	idx, ok := t.byInside[k]
-	if !ok {
+// translate finds or creates the session of a packet travelling in dir
+// and rewrites it: the source endpoint outbound, the destination inbound.
+func (t *Table) translate(now time.Time, r int64, b []byte, p *parsed, dir Direction) Verdict {
+	var idx uint32
+	var ok bool
+	if dir == Outbound {
+		idx, ok = t.byInside[flowKey{proto: uint8(p.proto), kind: keySession, lport: p.sport, laddr: p.src, raddr: p.dst, rport: remotePort(p.proto, p.dport)}]
+	} else {
+		idx, ok = t.byOutside[flowKey{proto: uint8(p.proto), kind: keySession, lport: p.dport, laddr: p.dst, raddr: p.src, rport: remotePort(p.proto, p.sport)}]
+	}
+	if ok {
+		t.touch(idx, dir, p, r, false)
+	} else {
 		var v Verdict
-		idx, v, ok = t.createOutbound(now, r, b, p)
+		if dir == Outbound {
+			idx, v, ok = t.createOutbound(now, r, b, p)
+		} else {
+			idx, v, ok = t.createInbound(now, r, b, p)
+		}
 		if !ok {
 			return v
 		}
-	} else {
-		t.touch(idx, Outbound, p, r, false)
 	}
 	s := &t.sessions[idx]
-	rewriteSrc(header.IPv4(b), p.proto, p.l4, s.pubAddr, s.pubPort)
-	if s.flags&sfHairpin != 0 {
-		return t.hairpin(now, r, b, p, s)
+	if dir == Inbound {
+		rewriteDst(header.IPv4(b), p.proto, p.l4, s.inAddr, s.inPort)
+	} else {
+		rewriteSrc(header.IPv4(b), p.proto, p.l4, s.pubAddr, s.pubPort)
+		if s.flags&sfHairpin != 0 {
+			return t.hairpin(now, r, b, p, s)
+		}
 	}
 	t.stats.Translated++
 	return Verdict{Forward: true}
@@ -62,29 +77,11 @@ func (t *Table) hairpin(now time.Time, r int64, b []byte, p *parsed, s *session)
 	if q.proto == ProtoICMP {
 		q.dport = s.pubPort
 	}
-	v := t.inbound(now, r, b, &q)
+	v := t.translate(now, r, b, &q, Inbound)
 	if !v.Forward {
 		return v
 	}
 	return Verdict{Generated: append(v.Generated, Packet{Dir: Inbound, Data: slices.Clone(b)})}
-}
-
-func (t *Table) inbound(now time.Time, r int64, b []byte, p *parsed) Verdict {
-	k := flowKey{proto: uint8(p.proto), kind: keySession, lport: p.dport, laddr: p.dst, raddr: p.src, rport: remotePort(p.proto, p.sport)}
-	idx, ok := t.byOutside[k]
-	if !ok {
-		var v Verdict
-		idx, v, ok = t.createInbound(now, r, b, p)
-		if !ok {
-			return v
-		}
-	} else {
-		t.touch(idx, Inbound, p, r, false)
-	}
-	s := &t.sessions[idx]
-	rewriteDst(header.IPv4(b), p.proto, p.l4, s.inAddr, s.inPort)
-	t.stats.Translated++
-	return Verdict{Forward: true}
 }
 
 // touch updates a session for one packet: TCP state, reply flag and
