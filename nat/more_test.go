@@ -328,3 +328,13 @@ var _ = Describe("Minimum timers", func() {
 		Expect(checksumsOK(v.Generated[0].Data)).To(Succeed())
 	})
 })
+
+var _ = Describe("Eviction corner cases", func() {
+	It("an inbound packet whose binding loses its last session to eviction is dropped cleanly", func() {
+		h := newHarness(cfgWith("rfc-compliant", func(c *Config) { c.MaxMappings = 1; c.WhenFull = FullEvict }))
+		pub := h.udpOut(0, inA, rem1)
+		Expect(h.udpIn(s, rem2, pub).IsValid()).To(BeFalse()) // EIF would admit it, but the evicted session held the binding
+		Expect(h.t.Stats().Evicted).To(BeEquivalentTo(1))
+		Expect(h.t.Len()).To(BeZero())
+	})
+})

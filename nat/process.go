@@ -202,6 +202,10 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	if v, ok := t.makeRoom(now, b, p); !ok {
 		return 0, v, false
 	}
+	if t.binds[bi].refs == 0 {
+		// Making room evicted the binding's last session.
+		return 0, t.answer(DropNoMapping, b, p), false
+	}
 	rp := remotePort(p.proto, p.sport)
 	bd := t.binds[bi]
 	idx := t.newSession(now, r, p.proto, bd.inAddr, bd.inPort, p.dst, p.dport, p.src, rp, sfInbound, "inbound", state)
