@@ -338,3 +338,22 @@ var _ = Describe("Eviction corner cases", func() {
 		Expect(h.t.Len()).To(BeZero())
 	})
 })
+
+var _ = Describe("Pickup on a new port", func() {
+	It("still reuses a binding another session holds (EIM keeps one public endpoint)", func() {
+		h := newHarness(cfgWith("linux-conntrack", func(c *Config) {
+			c.TCP.Midstream = MidstreamPickupNewPort
+			c.TCP.Established = 600 * s
+		}))
+		pub := openTCP(h, 0, inA, rem1)
+		Expect(openTCP(h, 0, inA, rem2)).To(Equal(pub))
+		for at := 100 * s; at < 700*s; at += 100 * s {
+			h.out(at, tcpPkt(inA, rem2, header.TCPFlagAck, 1001, 5001, nil)) // keeps the rem2 session alive
+		}
+		Expect(h.t.Len()).To(Equal(1))
+		b := tcpPkt(inA, rem1, header.TCPFlagAck|header.TCPFlagPsh, 1001, 5001, []byte("ka"))
+		Expect(h.out(700*s, b).Forward).To(BeTrue())
+		src, _ := endpoints(b)
+		Expect(src).To(Equal(pub))
+	})
+})
