@@ -266,10 +266,11 @@ type PortConfig struct {
 	PerSubscriber int
 }
 
-// Config describes one NAT table. The zero value is invalid (it has no
-// public address); every other zero field is either meaningful (EIM, EIF,
-// preservation, silent expiry) or defaulted by Validate's caller New as
-// documented on the field. Presets return fully populated values.
+// Config describes one NAT table. The zero value is invalid: it has no
+// public address and no timeouts, and Validate names each missing field.
+// Every other zero field is a meaningful default (EIM, EIF, port
+// preservation, ports 1024-65535, silent expiry, no cap). Presets return
+// fully populated values to override field by field.
 type Config struct {
 	// Name names the table in events and errors ("home", "cgn").
 	Name string
