@@ -53,22 +53,12 @@ var kernelFlags = []kerneltest.Sysctl{
 // docs/nat-kernel-diff.md). Any other difference fails the test, and so
 // does a listed step whose fates now agree, so the list stays true.
 var knownKernelDifferences = map[string]string{
-	// Model gap, reported to the nat package: a packet an APDF filter
-	// rejects matches no conntrack entry in Linux, so it is unsolicited and
-	// the box's own stack answers it (RST, ICMP 3/3); the model drops it
-	// silently as DropFiltered without applying Config.Unsolicited.
-	"tcp syn from another remote port to a mapped port": "filtered inbound is not answered by UnsolicitedReject (model gap, reported)",
-	"udp in from another remote port to a mapped port":  "filtered inbound is not answered by UnsolicitedReject (model gap, reported)",
 	// Model gap, reported: the unsolicited inbound datagram of the step
 	// before left a conntrack entry (server -> public port, UNREPLIED, for
 	// nf_conntrack_udp_timeout) in the kernel; the new masquerade entry's
 	// reply tuple would clash with it, so nf_nat picks another port. The
 	// model keeps no state for rejected packets and preserves the port.
-	"udp out again after expiry": "the kernel's entry for the rejected inbound datagram blocks the port; the model keeps none (model gap, reported)",
-	// Model gap, reported: masquerade treats the echo identifier as the
-	// port and keeps it when free (nf_nat_icmp); the model assigns a new
-	// identifier although the preset asks for PortPreserve.
-	"icmp echo request": "the model does not preserve the ICMP echo identifier (model gap, reported)",
+	"udp out again after expiry": "the kernel's entry for the rejected inbound datagram blocks the port; the model keeps none (model gap)",
 }
 
 // TestKernelDifferential sends the same scripted packets through the
