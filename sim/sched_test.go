@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -81,5 +83,58 @@ func TestWallSchedulerRunsPostedWork(t *testing.T) {
 	case <-done:
 	default:
 		t.Fatal("posted work did not run")
+	}
+}
+
+// TestTimersFireInTimeThenSchedulingOrder arms, re-arms and stops many
+// timers at random and checks that the survivors fire in order of (time,
+// scheduling sequence of their last arming), as a sorted list says.
+func TestTimersFireInTimeThenSchedulingOrder(t *testing.T) {
+	s := NewScheduler(time.Time{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	type arm struct {
+		at  time.Duration
+		seq int
+	}
+	const n = 2000
+	last := make([]arm, n)
+	live := make([]bool, n)
+	timers := make([]*Timer, n)
+	var fired []int
+	seq := 0
+	for i := range n {
+		d := time.Duration(rng.IntN(50)) * time.Millisecond
+		timers[i] = s.NewTimer(d, func() { fired = append(fired, i) })
+		last[i], live[i] = arm{d, seq}, true
+		seq++
+	}
+	for range 3 * n {
+		i := rng.IntN(n)
+		switch rng.IntN(3) {
+		case 0:
+			timers[i].Stop()
+			live[i] = false
+		default:
+			d := time.Duration(rng.IntN(50)) * time.Millisecond
+			timers[i].Reset(d)
+			last[i], live[i] = arm{d, seq}, true
+			seq++
+		}
+	}
+	var want []int
+	for i := range n {
+		if live[i] {
+			want = append(want, i)
+		}
+	}
+	slices.SortFunc(want, func(a, b int) int {
+		if last[a].at != last[b].at {
+			return int(last[a].at - last[b].at)
+		}
+		return last[a].seq - last[b].seq
+	})
+	s.RunFor(time.Second)
+	if !slices.Equal(fired, want) {
+		t.Fatalf("fired %d timers in another order than (time, sequence); want %d", len(fired), len(want))
 	}
 }

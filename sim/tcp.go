@@ -141,30 +141,44 @@ type tcpConn struct {
 	queued    atomic.Bool
 	idx       int
 	opts      *TCPOptions
-	local     netip.AddrPort
-	remote    netip.AddrPort
+	local     addrPort4
+	remote    addrPort4
 }
+
+// addrPort4 is an IPv4 address and port in 8 bytes instead of
+// netip.AddrPort's 32: every connection holds two.
+type addrPort4 struct {
+	a uint32
+	p uint16
+}
+
+func toAddrPort4(ap netip.AddrPort) addrPort4 { return addrPort4{a: ip4(ap.Addr()), p: ap.Port()} }
+
+func (a addrPort4) addrPort() netip.AddrPort { return netip.AddrPortFrom(addrOf(a.a), a.p) }
 
 const connEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp
 
 func (c *tcpConn) id() uint64                 { return c.cid }
 func (c *tcpConn) setSlot(i int)              { c.idx = i }
 func (c *tcpConn) slot() int                  { return c.idx }
-func (c *tcpConn) LocalAddr() netip.AddrPort  { return c.local }
-func (c *tcpConn) RemoteAddr() netip.AddrPort { return c.remote }
+func (c *tcpConn) LocalAddr() netip.AddrPort  { return c.local.addrPort() }
+func (c *tcpConn) RemoteAddr() netip.AddrPort { return c.remote.addrPort() }
 
 // ID returns the connection's id, unique in its world; events carry it.
 func (c *tcpConn) ID() uint64 { return c.cid }
 
 func (c *tcpConn) watch() {
-	w := c.owner.w
-	c.we = waiter.NewFunctionEntry(connEvents, func(waiter.EventMask) {
-		// A gVisor goroutine: record only; the barrier dispatches.
-		if c.queued.CompareAndSwap(false, true) {
-			w.notify(c)
-		}
-	})
+	c.we.Init(c, connEvents)
 	c.q.EventRegister(&c.we)
+}
+
+// NotifyEvent implements waiter.EventListener (the connection is its
+// own listener, which saves a closure per connection). It runs on a
+// gVisor goroutine: record only; the barrier dispatches.
+func (c *tcpConn) NotifyEvent(waiter.EventMask) {
+	if c.queued.CompareAndSwap(false, true) {
+		c.owner.w.notify(c)
+	}
 }
 
 // DialTCP opens a TCP connection from this device or host to remote.
@@ -180,7 +194,7 @@ func (i *iface) DialTCP(remote netip.AddrPort, h ConnHandler, o *TCPOptions) (Co
 	}
 	w := i.w
 	w.connID++
-	c := &tcpConn{owner: i, cid: w.connID, h: h, remote: remote, idx: -1, opts: o}
+	c := &tcpConn{owner: i, cid: w.connID, h: h, remote: toAddrPort4(remote), idx: -1, opts: o}
 	c.q = &c.wq
 	ep, err := i.st.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &c.wq)
 	if err != nil {
@@ -206,7 +220,7 @@ func (i *iface) DialTCP(remote netip.AddrPort, h ConnHandler, o *TCPOptions) (Co
 		return nil, fmt.Errorf("sim: dial %s: %w", remote, mapErr(err))
 	}
 	if la, err := ep.GetLocalAddress(); err == nil {
-		c.local = fullToAddrPort(la)
+		c.local = toAddrPort4(fullToAddrPort(la))
 	}
 	i.socks.add(c)
 	return c, nil
@@ -240,9 +254,9 @@ func (c *tcpConn) dispatch() {
 		c.state = stOpen
 		c.startKeepAlive()
 		if la, err := c.ep.GetLocalAddress(); err == nil {
-			c.local = fullToAddrPort(la)
+			c.local = toAddrPort4(fullToAddrPort(la))
 		}
-		w.emit(Event{Kind: EventConnUp, Device: c.owner.dev, Conn: c.cid, Local: c.local, Remote: c.remote})
+		w.emit(Event{Kind: EventConnUp, Device: c.owner.dev, Conn: c.cid, Local: c.local.addrPort(), Remote: c.remote.addrPort()})
 		c.h.OnConnected(c)
 	}
 	c.readAll()
@@ -355,7 +369,7 @@ func (c *tcpConn) finish(err error, graceful bool) {
 	}
 	c.owner.socks.remove(c)
 	w := c.owner.w
-	w.emit(Event{Kind: EventConnDown, Device: c.owner.dev, Conn: c.cid, Local: c.local, Remote: c.remote, Err: err})
+	w.emit(Event{Kind: EventConnDown, Device: c.owner.dev, Conn: c.cid, Local: c.local.addrPort(), Remote: c.remote.addrPort(), Err: err})
 	c.h.OnClosed(c, err)
 }
 
@@ -440,10 +454,10 @@ func (l *Listener) dispatch() {
 		_ = l.opts.apply(nep)
 		c.startKeepAlive()
 		if la, err := nep.GetLocalAddress(); err == nil {
-			c.local = fullToAddrPort(la)
+			c.local = toAddrPort4(fullToAddrPort(la))
 		}
 		if ra, err := nep.GetRemoteAddress(); err == nil {
-			c.remote = fullToAddrPort(ra)
+			c.remote = toAddrPort4(fullToAddrPort(ra))
 		}
 		c.h = l.accept(c)
 		if c.h == nil {
@@ -454,7 +468,7 @@ func (l *Listener) dispatch() {
 		c.q = nwq
 		c.watch()
 		l.owner.socks.add(c)
-		w.emit(Event{Kind: EventConnUp, Device: l.owner.dev, Conn: c.cid, Local: c.local, Remote: c.remote})
+		w.emit(Event{Kind: EventConnUp, Device: l.owner.dev, Conn: c.cid, Local: c.local.addrPort(), Remote: c.remote.addrPort()})
 		c.h.OnConnected(c)
 		c.dispatch()
 	}
