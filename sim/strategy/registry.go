@@ -106,10 +106,26 @@ func (p Preset) Params() []Param {
 		case f.Type.Kind() == reflect.Bool:
 			k = ParamBool
 		}
-		out = append(out, Param{Name: name, Kind: k, Default: fmt.Sprint(v.Field(i).Interface())})
+		def := fmt.Sprint(v.Field(i).Interface())
+		if k == ParamDuration {
+			def = shortDuration(v.Field(i).Interface().(time.Duration))
+		}
+		out = append(out, Param{Name: name, Kind: k, Default: def})
 	}
 	slices.SortFunc(out, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// shortDuration formats d without zero trailing units: "5m", "2h4m", "1h".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // Lookup returns the preset registered as name.
