@@ -80,6 +80,18 @@ type ServerConfig struct {
 	// TLS is the handshake emulation expected before CONNECT; it must
 	// match the clients'.
 	TLS TLSModel
+	// RoutePublishes makes the server a small broker: a PUBLISH from a
+	// client is delivered to every session whose subscriptions match its
+	// topic (payload as sent, no envelope added), stored for offline
+	// persistent sessions under the offline policy like any push. Off by
+	// default: in natsim's push model devices do not publish, and such
+	// publishes are acknowledged and dropped. natsim pushd turns it on so
+	// that real MQTT clients (mosquitto_pub, a provider on a socket) can
+	// publish through it.
+	RoutePublishes bool
+	// KeepAliveFactor: a connection silent for KeepAliveFactor times the
+	// client's Keep Alive is closed. Zero means 1.5 (MQTT-3.1.2-24).
+	KeepAliveFactor float64
 	// Observer receives every server event; nil for none.
 	Observer ServerObserver
 }
@@ -89,6 +101,9 @@ func (c *ServerConfig) withDefaults() (ServerConfig, error) {
 	if d.ConnectTimeout < 0 || d.MaxPacketSize < 0 || d.MaxInflight < 0 || d.SendBuffer < 0 ||
 		d.OfflineLimit < 0 || d.DefaultTTL < 0 || d.Heartbeat.Interval < 0 {
 		return d, fmt.Errorf("push: server config has a negative value: %+v", *c)
+	}
+	if d.KeepAliveFactor != 0 && d.KeepAliveFactor < 1 {
+		return d, fmt.Errorf("push: keep-alive factor %g is below 1", d.KeepAliveFactor)
 	}
 	if d.MaxInflight > 65535 {
 		return d, fmt.Errorf("push: max inflight %d exceeds the 65535 MQTT packet ids", d.MaxInflight)
@@ -378,6 +393,38 @@ func (s *Server) Publish(clientID, topic string, payload []byte, qos byte, ttl t
 	s.enqueue(ss, m)
 	s.dispatch(ss)
 	return m.id, nil
+}
+
+// route delivers a client's PUBLISH to every session subscribed to its
+// topic, in session creation order. Each session gets its own copy (packet
+// ids and delivery state are per session); the payload is kept as sent.
+func (s *Server) route(topic string, payload []byte, qos byte) {
+	now := s.clock.Now()
+	s.nextMsg++
+	id := s.nextMsg
+	s.stats.Published++
+	var body []byte
+	var topicCopy string
+	for _, ss := range s.order {
+		if _, ok := ss.grant(topic); !ok {
+			continue
+		}
+		if body == nil {
+			// The decoder's slices alias the read buffer.
+			body = bytes.Clone(payload)
+			if body == nil {
+				body = []byte{}
+			}
+			topicCopy = string([]byte(topic))
+		}
+		m := &message{id: id, topic: topicCopy, qos: qos, published: now, payload: body}
+		if s.cfg.DefaultTTL > 0 {
+			m.expires = now.Add(s.cfg.DefaultTTL)
+		}
+		s.emit(ServerEvent{Kind: ServerPublished, ClientID: ss.id, Msg: id, Topic: topicCopy, QoS: qos})
+		s.enqueue(ss, m)
+		s.dispatch(ss)
+	}
 }
 
 // enqueue applies the offline policy and appends m.
@@ -861,15 +908,22 @@ func (sc *serverConn) handle(h byte, body []byte) error {
 		return sc.handleUnsubscribe(&pk)
 	case packets.Publish:
 		// Devices do not publish in natsim's push model; accept and
-		// acknowledge (MQTT 3.1.1 §4.3) but route nowhere.
+		// acknowledge (MQTT 3.1.1 §4.3) but route nowhere, unless the
+		// server routes publishes (natsim pushd).
 		if pk.FixedHeader.Qos > 1 {
 			return errors.New("PUBLISH with QoS 2 is outside natsim's subset")
 		}
 		if code := pk.PublishValidate(0); code != packets.CodeSuccess {
 			return fmt.Errorf("PUBLISH: %v", code)
 		}
-		if pk.FixedHeader.Qos == 1 {
-			sc.write(appendPuback(nil, pk.PacketID))
+		if err := validTopicName(pk.TopicName); err != nil {
+			return fmt.Errorf("PUBLISH: %w", err)
+		}
+		if pk.FixedHeader.Qos == 1 && !sc.write(appendPuback(nil, pk.PacketID)) {
+			return nil
+		}
+		if s.cfg.RoutePublishes {
+			s.route(pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
 		}
 	case packets.Disconnect:
 		sc.shut(ReasonClientDisconnect, nil, closeConn)
@@ -920,6 +974,9 @@ func (sc *serverConn) handleConnect(pk *packets.Packet) error {
 	s.stats.Connects++
 	sc.timer.Stop()
 	sc.keepAlive = time.Duration(pk.Connect.Keepalive) * time.Second * 3 / 2 // MQTT-3.1.2-24
+	if f := s.cfg.KeepAliveFactor; f != 0 && f != 1.5 {
+		sc.keepAlive = time.Duration(float64(time.Duration(pk.Connect.Keepalive)*time.Second) * f)
+	}
 	if sc.keepAlive > 0 {
 		sc.timer = s.clock.AfterFunc(sc.keepAlive, sc.onTimer)
 	}
