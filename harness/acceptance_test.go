@@ -151,7 +151,7 @@ var _ = Describe("push connection through idle-expiring NATs (issue 4 acceptance
 		downs := d.times("conn_down")
 		Expect(len(downs)).To(BeNumerically(">=", 5))
 		for i := range downs {
-			Expect(downs[i]-expired[i]).To(BeNumerically("~", 1440, 0.1))
+			Expect(downs[i] - expired[i]).To(BeNumerically("~", 1440, 0.1))
 		}
 		// The push at 600 s is delivered by the first reconnection.
 		dial1 := d.first("conn_up") + at(g.Cellular) + at(g.AckTimeout) + at(backoff)
