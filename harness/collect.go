@@ -202,7 +202,12 @@ func (r *runner) bucket() int {
 // sample records the timeseries at a bucket start.
 func (r *runner) sample() {
 	t := r.w.Now().Sub(r.start)
-	st := r.srv.Stats()
+	open := 0
+	if r.srv != nil {
+		open = r.srv.Stats().ConnectionsOpen
+	} else if r.ext != nil {
+		open = r.ext.open
+	}
 	connected := 0
 	for _, g := range r.groups {
 		c := 0
@@ -219,8 +224,8 @@ func (r *runner) sample() {
 			r.series = append(r.series, seriesRow{t, g.name, "mean_interval_s", iv.Seconds() / float64(len(g.devs))})
 		}
 	}
-	r.series = append(r.series, seriesRow{t, "all", "server_open_conns", float64(st.ConnectionsOpen)})
-	r.series = append(r.series, seriesRow{t, "all", "server_half_open_conns", float64(max(st.ConnectionsOpen-connected, 0))})
+	r.series = append(r.series, seriesRow{t, "all", "server_open_conns", float64(open)})
+	r.series = append(r.series, seriesRow{t, "all", "server_half_open_conns", float64(max(open-connected, 0))})
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -248,7 +253,10 @@ func (r *runner) run(ctx context.Context) error {
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
 	}
-	r.srv.Expire()
+	if r.srv != nil {
+		r.srv.Expire()
+	}
+	r.closeExternal()
 	if r.pcap != nil {
 		if err := r.w.FlushCapture(); err != nil {
 			return fmt.Errorf("pcap: %w", err)

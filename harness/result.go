@@ -109,6 +109,9 @@ type Summary struct {
 	NATs          []NATSummary        `json:"nats"`
 	Expectations  []ExpectationResult `json:"expectations"`
 	Pass          bool                `json:"pass"`
+	// External describes the splice to a real server (server.external
+	// runs only).
+	External *ExternalSummary `json:"external,omitempty"`
 }
 
 // DeviceRow is one row of devices.csv.
@@ -257,6 +260,10 @@ func (r *runner) result() (*Result, error) {
 	s.Devices = len(r.devs)
 	s.Events = len(r.events)
 	s.Packets = r.stats.Packets
+	if r.ext != nil {
+		ext := r.ext.sum
+		s.External = &ext
+	}
 
 	var all aggregate
 	for _, g := range r.groups {

@@ -38,6 +38,7 @@ Commands:
   schema         print the scenario JSON Schema
   presets        list NAT presets, mixtures, strategies and radio presets
   plot DIR...    draw the figures of results directories
+  pushd          run the push server on a real port (MQTT 3.1.1, wall clock)
   version        print the version
 
 Run "natsim <command> -h" for a command's flags.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdPlot(rest, stdout, stderr)
 	case "version":
 		return cmdVersion(stdout)
+	case "pushd":
+		return cmdPushd(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
