@@ -477,6 +477,46 @@ var _ = Describe("Packets after expiry", func() {
 			Expect(header.ICMPv4(header.IPv4(p.Data).Payload()).Type()).To(Equal(header.ICMPv4EchoReply))
 		}),
 	)
+
+	Describe("Linux: an unsolicited UDP datagram leaves an unreplied conntrack entry", func() {
+		pub := ap("203.0.113.1:40000") // inA's port, preserved when free
+
+		It("moves the next mapping towards that remote to another port until UDP.Initial passes", func() {
+			h := newHarness(cfgWith("linux-conntrack", nil))
+			Expect(h.udpIn(0, rem1, pub).IsValid()).To(BeFalse())
+			Expect(h.udpIn(20*s, rem1, pub).IsValid()).To(BeFalse()) // a repeat refreshes the entry to 50 s
+			moved := h.udpOut(45*s, inA, rem1)
+			Expect(moved.IsValid()).To(BeTrue())
+			Expect(moved.Port()).NotTo(Equal(pub.Port()), "nf_nat_used_tuple: the reply tuple is the entry's original tuple")
+			Expect(h.udpIn(45*s, rem1, moved)).To(Equal(inA), "the new port works")
+			Expect(h.udpOut(45*s, inB, rem2).Port()).To(Equal(pub.Port()), "another remote does not clash")
+
+			h2 := newHarness(cfgWith("linux-conntrack", nil))
+			Expect(h2.udpIn(0, rem1, pub).IsValid()).To(BeFalse())
+			h2.expire(30 * s) // nf_conntrack_udp_timeout
+			Expect(h2.udpOut(30*s, inA, rem1)).To(Equal(pub))
+		})
+
+		It("is not kept when TrackUnsolicited is off", func() {
+			h := newHarness(cfgWith("linux-conntrack", func(c *Config) { c.TrackUnsolicited = false }))
+			Expect(h.udpIn(0, rem1, pub).IsValid()).To(BeFalse())
+			Expect(h.udpOut(s, inA, rem1)).To(Equal(pub))
+		})
+
+		It("is not kept for TCP (the box's RST closes it) or an echo request (it cannot clash)", func() {
+			h := newHarness(cfgWith("linux-conntrack", nil))
+			Expect(h.in(0, tcpPkt(rem1, pub, header.TCPFlagAck|header.TCPFlagPsh, 5, 6, []byte("x"))).Generated).To(HaveLen(1))
+			syn := tcpPkt(inA, rem1, header.TCPFlagSyn, 100, 0, nil)
+			Expect(h.out(s, syn).Forward).To(BeTrue())
+			src, _ := endpoints(syn)
+			Expect(src).To(Equal(pub), "port kept")
+			Expect(h.in(s, echoPkt(rem1.Addr(), pub.Addr(), icmpEcho, 9, 1)).Generated).To(HaveLen(1))
+			req := echoPkt(inA.Addr(), rem1.Addr(), icmpEcho, 9, 1)
+			Expect(h.out(s, req).Forward).To(BeTrue())
+			src, _ = endpoints(req)
+			Expect(src).To(Equal(netip.AddrPortFrom(pub.Addr(), 9)), "identifier kept")
+		})
+	})
 })
 
 var _ = Describe("Port assignment", func() {

@@ -304,6 +304,18 @@ type Config struct {
 	OnExpiry ExpiryAction
 	// Unsolicited is what an inbound packet with no mapping gets.
 	Unsolicited UnsolicitedAction
+	// TrackUnsolicited keeps, as Linux conntrack does, an unreplied entry
+	// for each unsolicited inbound UDP datagram (remote -> public
+	// endpoint) for UDP.Initial, refreshed by each repeat. While it lives,
+	// a new binding whose first session goes to that remote does not get
+	// that public endpoint: the kernel's nf_nat_used_tuple finds the reply
+	// tuple taken and nf_nat picks another port, so the remote sees the
+	// inside host on a new port. TCP and ICMP echo keep no such entry (a
+	// rejected TCP segment's entry is closed by the box's RST and a clash
+	// with it frees the port; an echo request's entry cannot clash with an
+	// outgoing echo). At most 65 536 entries are kept; more are not
+	// tracked.
+	TrackUnsolicited bool
 	// MaxMappings caps the sessions in the table; zero means no cap.
 	MaxMappings int
 	// WhenFull is what happens when MaxMappings or the port space is exhausted.

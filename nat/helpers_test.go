@@ -140,12 +140,14 @@ func (t *Table) checkInvariants() error {
 			continue
 		}
 		live++
-		in, out := s.keys()
-		if v, ok := t.byInside[in]; !ok || v != uint32(i) {
+		if v, ok := t.byInside[s.key()]; !ok || v != uint32(i) {
 			return fmt.Errorf("session %d missing from byInside", i)
 		}
-		if v, ok := t.byOutside[out]; !ok || v != uint32(i) {
-			return fmt.Errorf("session %d missing from byOutside", i)
+		if v, ok := t.lookupInbound(Protocol(s.proto), s.pubAddr, s.pubPort, s.remAddr, s.remPort); !ok || v != uint32(i) {
+			return fmt.Errorf("session %d not found from its public endpoint", i)
+		}
+		if b := t.binds[t.ports[portKey{addr: s.pubAddr, port: s.pubPort, proto: s.proto}]]; b.inAddr != s.inAddr || b.inPort != s.inPort {
+			return fmt.Errorf("session %d inside endpoint differs from its binding's", i)
 		}
 		if _, ok := t.poolIndex[s.pubAddr]; !ok {
 			return fmt.Errorf("session %d public address %v not in pool", i, s.pubAddr)
@@ -164,7 +166,7 @@ func (t *Table) checkInvariants() error {
 	if live != t.active {
 		return fmt.Errorf("active = %d, live sessions = %d", t.active, live)
 	}
-	nIn, nOut, nBind, nFilt := 0, 0, 0, 0
+	nIn, nBind, nFilt := 0, 0, 0
 	for k, v := range t.byInside {
 		switch k.kind {
 		case keySession:
@@ -177,19 +179,14 @@ func (t *Table) checkInvariants() error {
 			}
 		}
 	}
-	for k, v := range t.byOutside {
-		switch k.kind {
-		case keySession:
-			nOut++
-		case keyFilter:
-			nFilt++
-			if filters[k] != v {
-				return fmt.Errorf("filter %+v counts %d, want %d", k, v, filters[k])
-			}
+	for k, v := range t.filters {
+		if k.kind != keyFilter || filters[k] != v {
+			return fmt.Errorf("filter %+v counts %d, want %d", k, v, filters[k])
 		}
+		nFilt++
 	}
-	if nIn != live || nOut != live {
-		return fmt.Errorf("index sizes in=%d out=%d, want %d", nIn, nOut, live)
+	if nIn != live {
+		return fmt.Errorf("index size in=%d, want %d", nIn, live)
 	}
 	if nFilt != len(filters) {
 		return fmt.Errorf("%d filter keys, want %d", nFilt, len(filters))
@@ -237,6 +234,43 @@ func (t *Table) checkInvariants() error {
 		if t.subs[a] == nil && n > 0 {
 			return fmt.Errorf("ports held by %v, which has no subscriber record", a)
 		}
+	}
+	return t.checkUnsolicited()
+}
+
+// checkUnsolicited verifies the unsolicited-entry store: every entry is
+// indexed by its key, armed no later than its deadline, and bounded.
+func (t *Table) checkUnsolicited() error {
+	if len(t.unsol) > maxUnsolicited {
+		return fmt.Errorf("%d unsolicited entries, more than %d", len(t.unsol), maxUnsolicited)
+	}
+	if !t.cfg.TrackUnsolicited && len(t.unsol) > 0 {
+		return fmt.Errorf("%d unsolicited entries with TrackUnsolicited off", len(t.unsol))
+	}
+	armed := map[uint32]bool{}
+	for _, tm := range t.timers {
+		if tm.idx&unsolicitedBit == 0 {
+			continue
+		}
+		i := tm.idx &^ unsolicitedBit
+		if int(i) < len(t.unsolEnts) && t.unsolEnts[i].gen == tm.gen && t.unsolEnts[i].armed == tm.at {
+			armed[i] = true
+		}
+	}
+	for k, i := range t.unsol {
+		if int(i) >= len(t.unsolEnts) {
+			return fmt.Errorf("unsolicited entry %+v points past the store (%d)", k, i)
+		}
+		e := &t.unsolEnts[i]
+		if e.key != k || Protocol(k.proto) != ProtoUDP {
+			return fmt.Errorf("unsolicited entry %d has key %+v, indexed as %+v", i, e.key, k)
+		}
+		if e.armed > e.deadline || !armed[i] {
+			return fmt.Errorf("unsolicited entry %d timer not armed before its deadline", i)
+		}
+	}
+	if n := len(t.unsolEnts) - len(t.unsolFree); n != len(t.unsol) {
+		return fmt.Errorf("%d unsolicited entries in use, %d indexed", n, len(t.unsol))
 	}
 	return nil
 }

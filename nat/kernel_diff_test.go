@@ -52,14 +52,7 @@ var kernelFlags = []kerneltest.Sysctl{
 // kernel and the model on purpose, each with the reason (the same as in
 // docs/nat-kernel-diff.md). Any other difference fails the test, and so
 // does a listed step whose fates now agree, so the list stays true.
-var knownKernelDifferences = map[string]string{
-	// Model gap, reported: the unsolicited inbound datagram of the step
-	// before left a conntrack entry (server -> public port, UNREPLIED, for
-	// nf_conntrack_udp_timeout) in the kernel; the new masquerade entry's
-	// reply tuple would clash with it, so nf_nat picks another port. The
-	// model keeps no state for rejected packets and preserves the port.
-	"udp out again after expiry": "the kernel's entry for the rejected inbound datagram blocks the port; the model keeps none (model gap)",
-}
+var knownKernelDifferences = map[string]string{}
 
 // TestKernelDifferential sends the same scripted packets through the
 // Linux kernel's NAT (network namespaces, masquerade, conntrack with

@@ -11,10 +11,25 @@ func protoSlot(p Protocol) int {
 	return 2
 }
 
-// portFree reports whether a public endpoint may be given to a new
-// binding for the inside endpoint (in, inPort). avoidOwn refuses the
-// endpoint this inside endpoint held last (MidstreamPickupNewPort).
-func (t *Table) portFree(pk portKey, now int64, in [4]byte, inPort uint16, avoidOwn bool) bool {
+// portRequest describes the binding a public port is wanted for: the
+// inside endpoint, the remote of its first session, and whether the port
+// this inside endpoint held last is refused (MidstreamPickupNewPort).
+type portRequest struct {
+	p        Protocol
+	in       [4]byte
+	inPort   uint16
+	rem      [4]byte
+	remPort  uint16
+	now      int64
+	avoidOwn bool
+}
+
+// portFree reports whether a public endpoint may be given to the new
+// binding req asks for.
+func (t *Table) portFree(pk portKey, req *portRequest) bool {
+	if t.unsolicitedClash(pk, req.rem, req.remPort) {
+		return false // nf_nat_used_tuple: the reply tuple is taken
+	}
 	bi, ok := t.ports[pk]
 	if !ok {
 		return true
@@ -23,9 +38,10 @@ func (t *Table) portFree(pk portKey, now int64, in [4]byte, inPort uint16, avoid
 	if b.refs > 0 {
 		return false
 	}
-	if avoidOwn && b.inAddr == in && b.inPort == inPort {
+	if req.avoidOwn && b.inAddr == req.in && b.inPort == req.inPort {
 		return false
 	}
+	now := req.now
 	// RFC 6888 REQ-8: a released port waits HoldDown before reuse.
 	return now-b.released >= int64(t.cfg.Ports.HoldDown)
 }
@@ -42,6 +58,7 @@ const (
 // allocate picks a public endpoint for a new binding of inside endpoint
 // (in, inPort) and records it. It returns the pool index and port.
 func (t *Table) allocate(p Protocol, in [4]byte, inPort uint16, rem [4]byte, remPort uint16, now int64, avoidOwn bool) (uint16, uint16, allocResult) {
+	req := &portRequest{p: p, in: in, inPort: inPort, rem: rem, remPort: remPort, now: now, avoidOwn: avoidOwn}
 	sub := t.subs[in]
 	if sub == nil {
 		sub = &subscriber{addrIdx: -1}
@@ -59,12 +76,12 @@ func (t *Table) allocate(p Protocol, in [4]byte, inPort uint16, rem [4]byte, rem
 	var ai, port uint16
 	var ok bool
 	if t.cfg.Ports.BlockSize > 0 {
-		ai, port, ok = t.allocBlockPort(sub, p, in, inPort, now, avoidOwn)
+		ai, port, ok = t.allocBlockPort(sub, req)
 		if !ok {
 			return fail(allocQuota)
 		}
 	} else {
-		ai, port, ok = t.allocPoolPort(sub, p, in, inPort, now, avoidOwn)
+		ai, port, ok = t.allocPoolPort(sub, req)
 		if !ok {
 			return fail(allocExhausted)
 		}
@@ -102,9 +119,9 @@ func (t *Table) addrFor(sub *subscriber) int {
 }
 
 // allocPoolPort picks a port without PBA.
-func (t *Table) allocPoolPort(sub *subscriber, p Protocol, in [4]byte, inPort uint16, now int64, avoidOwn bool) (uint16, uint16, bool) {
+func (t *Table) allocPoolPort(sub *subscriber, req *portRequest) (uint16, uint16, bool) {
 	lo, hi := t.cfg.portRange()
-	if p == ProtoICMP {
+	if req.p == ProtoICMP {
 		// Echo identifiers are not ports: Linux keeps any free one
 		// (nf_nat_icmp), so the whole 16-bit space is available.
 		lo, hi = 0, 0xffff
@@ -116,7 +133,7 @@ func (t *Table) allocPoolPort(sub *subscriber, p Protocol, in [4]byte, inPort ui
 	}
 	for k := 0; k < tries; k++ {
 		ai := uint16((first + k) % len(t.pool))
-		if port, ok := t.pickPort(ai, p, in, inPort, lo, hi, now, avoidOwn); ok {
+		if port, ok := t.pickPort(ai, req, lo, hi); ok {
 			return ai, port, true
 		}
 	}
@@ -124,10 +141,11 @@ func (t *Table) allocPoolPort(sub *subscriber, p Protocol, in [4]byte, inPort ui
 }
 
 // pickPort chooses a free port in lo..hi on pool address ai.
-func (t *Table) pickPort(ai uint16, p Protocol, in [4]byte, inPort, lo, hi uint16, now int64, avoidOwn bool) (uint16, bool) {
+func (t *Table) pickPort(ai uint16, req *portRequest, lo, hi uint16) (uint16, bool) {
 	pa := &t.pool[ai]
+	p, inPort := req.p, req.inPort
 	free := func(port uint16) bool {
-		return t.portFree(portKey{addr: pa.addr, port: port, proto: uint8(p)}, now, in, inPort, avoidOwn)
+		return t.portFree(portKey{addr: pa.addr, port: port, proto: uint8(p)}, req)
 	}
 	n := int(hi-lo) + 1
 	mode := t.cfg.Ports.Assignment
@@ -167,11 +185,11 @@ func (t *Table) pickPort(ai uint16, p Protocol, in [4]byte, inPort, lo, hi uint1
 
 // allocBlockPort picks a port from the subscriber's PBA blocks, taking a
 // new block when they are full and the subscriber may hold another.
-func (t *Table) allocBlockPort(sub *subscriber, p Protocol, in [4]byte, inPort uint16, now int64, avoidOwn bool) (uint16, uint16, bool) {
+func (t *Table) allocBlockPort(sub *subscriber, req *portRequest) (uint16, uint16, bool) {
 	size := uint16(t.cfg.Ports.BlockSize)
 	for i := range sub.blocks {
 		blk := &sub.blocks[i]
-		if port, ok := t.pickPort(blk.addrIdx, p, in, inPort, blk.start, blk.start+size-1, now, avoidOwn); ok {
+		if port, ok := t.pickPort(blk.addrIdx, req, blk.start, blk.start+size-1); ok {
 			blk.inUse++
 			return blk.addrIdx, port, true
 		}
@@ -180,11 +198,11 @@ func (t *Table) allocBlockPort(sub *subscriber, p Protocol, in [4]byte, inPort u
 		return 0, 0, false
 	}
 	ai := t.addrFor(sub)
-	start, ok := t.takeBlock(uint16(ai), now)
+	start, ok := t.takeBlock(uint16(ai), req.now)
 	if !ok && !t.cfg.PairedPooling {
 		for k := 1; k < len(t.pool) && !ok; k++ {
 			ai = (ai + 1) % len(t.pool)
-			start, ok = t.takeBlock(uint16(ai), now)
+			start, ok = t.takeBlock(uint16(ai), req.now)
 		}
 	}
 	if !ok {
@@ -192,7 +210,7 @@ func (t *Table) allocBlockPort(sub *subscriber, p Protocol, in [4]byte, inPort u
 	}
 	sub.blocks = append(sub.blocks, pbaBlock{start: start, addrIdx: uint16(ai)})
 	blk := &sub.blocks[len(sub.blocks)-1]
-	port, ok := t.pickPort(blk.addrIdx, p, in, inPort, start, start+size-1, now, avoidOwn)
+	port, ok := t.pickPort(blk.addrIdx, req, start, start+size-1)
 	if !ok {
 		// Every port of the new block is in hold-down; keep the block.
 		return 0, 0, false

@@ -100,7 +100,10 @@ func linuxConntrack() Config {
 		RefreshInbound: true,                                 // nf_ct_refresh_acct runs in both directions
 		OnExpiry:       ExpirySilent,
 		Unsolicited:    UnsolicitedReject, // the box's own stack answers: RST / ICMP 3/3
-		Seed:           1,
+		// The unsolicited datagram's conntrack entry blocks its public port
+		// for that remote (nf_nat_core.c: nf_nat_used_tuple).
+		TrackUnsolicited: true,
+		Seed:             1,
 	}
 }
 

@@ -40,7 +40,7 @@ func (t *Table) translate(now time.Time, r int64, b []byte, p *parsed, dir Direc
 	if dir == Outbound {
 		idx, ok = t.byInside[flowKey{proto: uint8(p.proto), kind: keySession, lport: p.sport, laddr: p.src, raddr: p.dst, rport: remotePort(p.proto, p.dport)}]
 	} else {
-		idx, ok = t.byOutside[flowKey{proto: uint8(p.proto), kind: keySession, lport: p.dport, laddr: p.dst, raddr: p.src, rport: remotePort(p.proto, p.sport)}]
+		idx, ok = t.lookupInbound(p.proto, p.dst, p.dport, p.src, remotePort(p.proto, p.sport))
 	}
 	if ok {
 		t.touch(idx, dir, p, r, false)
@@ -177,17 +177,17 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	pk := portKey{addr: p.dst, port: p.dport, proto: uint8(p.proto)}
 	bi, ok := t.ports[pk]
 	if !ok || t.binds[bi].refs == 0 {
-		return 0, t.answer(DropNoMapping, b, p), false
+		return 0, t.unsolicited(r, DropNoMapping, b, p), false
 	}
 	switch t.filtering(p.proto) {
 	case AddressDependentFiltering:
-		if _, ok := t.byOutside[flowKey{proto: uint8(p.proto), kind: keyFilter, lport: p.dport, laddr: p.dst, raddr: p.src}]; !ok {
-			return 0, t.answer(DropFiltered, b, p), false
+		if _, ok := t.filters[flowKey{proto: uint8(p.proto), kind: keyFilter, lport: p.dport, laddr: p.dst, raddr: p.src}]; !ok {
+			return 0, t.unsolicited(r, DropFiltered, b, p), false
 		}
 	case AddressAndPortDependentFiltering:
 		// On a Linux box a filtered packet matches no conntrack entry,
 		// so it is unsolicited and the box's own stack answers it.
-		return 0, t.answer(DropFiltered, b, p), false
+		return 0, t.unsolicited(r, DropFiltered, b, p), false
 	}
 	state := tcpNone
 	if p.proto == ProtoTCP {
@@ -204,7 +204,7 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	}
 	if t.binds[bi].refs == 0 {
 		// Making room evicted the binding's last session.
-		return 0, t.answer(DropNoMapping, b, p), false
+		return 0, t.unsolicited(r, DropNoMapping, b, p), false
 	}
 	rp := remotePort(p.proto, p.sport)
 	bd := t.binds[bi]
@@ -214,6 +214,13 @@ func (t *Table) createInbound(now time.Time, r int64, b []byte, p *parsed) (uint
 	}
 	t.touch(idx, Inbound, p, r, true)
 	return idx, Verdict{}, true
+}
+
+// unsolicited records an unsolicited inbound packet's conntrack entry
+// when so configured and answers the packet.
+func (t *Table) unsolicited(r int64, reason DropReason, b []byte, p *parsed) Verdict {
+	t.trackUnsolicited(r, p)
+	return t.answer(reason, b, p)
 }
 
 // answer drops an inbound packet to a public address that no mapping
@@ -256,9 +263,16 @@ func (t *Table) makeRoom(now time.Time, b []byte, p *parsed) (Verdict, bool) {
 	if t.cfg.MaxMappings == 0 || t.active < t.cfg.MaxMappings {
 		return Verdict{}, true
 	}
-	if t.cfg.WhenFull == FullEvict && t.settleTop() {
+	for t.cfg.WhenFull == FullEvict && t.settleTop() {
 		idx := t.timers[0].idx
 		t.timers.pop()
+		if idx&unsolicitedBit != 0 {
+			// Unsolicited entries are not sessions and do not count
+			// towards MaxMappings; one due first goes early, as Linux's
+			// early drop prefers unreplied entries.
+			t.removeUnsolicited(idx &^ unsolicitedBit)
+			continue
+		}
 		t.stats.Evicted++
 		t.removeSession(idx, MappingEvicted, "table_full", now)
 		return Verdict{}, true
@@ -297,11 +311,9 @@ func (t *Table) newSession(now time.Time, r int64, proto Protocol, in [4]byte, i
 	if proto != ProtoTCP {
 		s.setCreatedAt(r)
 	}
-	ik, ok := s.keys()
-	t.byInside[ik] = idx
-	t.byOutside[ok] = idx
+	t.byInside[s.key()] = idx
 	if t.filtering(proto) == AddressDependentFiltering {
-		t.byOutside[flowKey{proto: uint8(proto), kind: keyFilter, lport: pubPort, laddr: pub, raddr: rem}]++
+		t.filters[flowKey{proto: uint8(proto), kind: keyFilter, lport: pubPort, laddr: pub, raddr: rem}]++
 	}
 	pk := portKey{addr: pub, port: pubPort, proto: uint8(proto)}
 	t.binds[t.ports[pk]].refs++
@@ -342,8 +354,7 @@ func (t *Table) icmpErrorIn(b []byte, p *parsed) Verdict {
 	if reason != DropNone {
 		return t.drop(reason)
 	}
-	k := flowKey{proto: uint8(q.proto), kind: keySession, lport: q.sport, laddr: q.src, raddr: q.dst, rport: remotePort(q.proto, q.dport)}
-	idx, ok := t.byOutside[k]
+	idx, ok := t.lookupInbound(q.proto, q.src, q.sport, q.dst, remotePort(q.proto, q.dport))
 	if !ok || t.sessions[idx].pubAddr != p.dst {
 		return t.drop(DropNoMapping)
 	}

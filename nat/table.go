@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -10,12 +11,19 @@ import (
 const (
 	keySession uint8 = iota // a session: inside (or public) endpoint + remote endpoint
 	keyBinding              // byInside: inside endpoint + remote masked by mapping behaviour -> public endpoint
-	keyFilter               // byOutside: public endpoint + remote address -> sessions (ADF only)
+	keyFilter               // filters: public endpoint + remote address -> sessions (ADF only)
 )
 
 // flowKey indexes sessions. In byInside, l* is the inside endpoint; in
-// byOutside, the public endpoint. r* is always the remote endpoint. For
-// ICMP queries lport is the echo identifier and rport is zero.
+// filters and the unsolicited store, the public endpoint. r* is always
+// the remote endpoint. For ICMP queries lport is the echo identifier and
+// rport is zero.
+//
+// There is no index by public endpoint and remote: an inbound packet
+// finds its binding in ports, the binding names its inside endpoint
+// (a public endpoint belongs to one inside endpoint at a time), and
+// byInside gives the session. That second map costed about 30 bytes per
+// session at 1M sessions for one lookup saved on inbound packets.
 type flowKey struct {
 	proto uint8
 	kind  uint8
@@ -83,6 +91,25 @@ func (s *session) createdAt() int64 { return int64(uint64(s.outAck)<<32 | uint64
 
 func (s *session) setCreatedAt(r int64) { s.outAck, s.inAck = uint32(uint64(r)>>32), uint32(uint64(r)) }
 
+// unsolicitedEntry is the conntrack entry Linux keeps for an unsolicited
+// inbound UDP datagram (Config.TrackUnsolicited): remote -> public
+// endpoint, unreplied. It only blocks that public endpoint for new
+// bindings towards that remote; nothing is translated through it.
+type unsolicitedEntry struct {
+	key      flowKey // kind keySession: l* the public endpoint, r* the remote
+	deadline int64
+	armed    int64
+	gen      uint32
+}
+
+// maxUnsolicited bounds the unsolicited-entry store; beyond it new
+// unsolicited datagrams are not tracked (a flood cannot grow the table).
+const maxUnsolicited = 1 << 16
+
+// unsolicitedBit marks a timer whose idx names an unsolicited entry, not
+// a session (session indexes stay far below 2^31).
+const unsolicitedBit = 1 << 31
+
 // subscriber is the per-inside-address state: quota, paired address, PBA blocks.
 type subscriber struct {
 	addrIdx int32 // paired pool address; -1 until assigned
@@ -129,7 +156,7 @@ type Table struct {
 	free      []uint32
 	active    int
 	byInside  map[flowKey]uint32
-	byOutside map[flowKey]uint32
+	filters   map[flowKey]uint32 // ADF: sessions per public endpoint and remote address
 	ports     map[portKey]uint32 // public endpoint -> index in binds
 	binds     []binding          // never shrinks: released bindings stay for the hold-down
 	bindings  int
@@ -139,6 +166,10 @@ type Table struct {
 	nextPair  int
 	pending   []pendingBlock
 	timers    timerHeap
+
+	unsol     map[flowKey]uint32 // unsolicited UDP entries -> index in unsolEnts
+	unsolEnts []unsolicitedEntry
+	unsolFree []uint32
 
 	stats Stats
 	drops [numDropReasons]uint64
@@ -150,12 +181,13 @@ func New(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{
-		cfg:       cfg,
-		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		byInside:  make(map[flowKey]uint32),
-		byOutside: make(map[flowKey]uint32),
-		ports:     make(map[portKey]uint32),
-		subs:      make(map[[4]byte]*subscriber),
+		cfg:      cfg,
+		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		byInside: make(map[flowKey]uint32),
+		filters:  make(map[flowKey]uint32),
+		ports:    make(map[portKey]uint32),
+		subs:     make(map[[4]byte]*subscriber),
+		unsol:    make(map[flowKey]uint32),
 	}
 	t.cfg.PublicAddrs = append([]netip.Addr(nil), cfg.PublicAddrs...)
 	t.setPool(t.cfg.PublicAddrs)
@@ -248,20 +280,31 @@ func (t *Table) arm(idx uint32) {
 func (t *Table) settleTop() bool {
 	for len(t.timers) > 0 {
 		top := t.timers[0]
-		s := &t.sessions[top.idx]
-		if s.gen != top.gen || s.armed != top.at {
+		gen, armed, deadline := t.timerTarget(top.idx)
+		if gen != top.gen || *armed != top.at {
 			t.timers.pop()
 			continue
 		}
-		if s.deadline > top.at {
+		if *deadline > top.at {
 			t.timers.pop()
-			s.armed = s.deadline
-			t.timers.push(timer{at: s.deadline, idx: top.idx, gen: s.gen})
+			*armed = *deadline
+			t.timers.push(timer{at: *deadline, idx: top.idx, gen: gen})
 			continue
 		}
 		return true
 	}
 	return false
+}
+
+// timerTarget returns the generation, armed time and deadline of the
+// session or unsolicited entry a timer names.
+func (t *Table) timerTarget(idx uint32) (uint32, *int64, *int64) {
+	if idx&unsolicitedBit != 0 {
+		e := &t.unsolEnts[idx&^unsolicitedBit]
+		return e.gen, &e.armed, &e.deadline
+	}
+	s := &t.sessions[idx]
+	return s.gen, &s.armed, &s.deadline
 }
 
 // NextDeadline implements Middlebox.
@@ -280,6 +323,10 @@ func (t *Table) Expire(now time.Time) []Packet {
 	for t.settleTop() && t.timers[0].at <= r {
 		idx := t.timers[0].idx
 		t.timers.pop()
+		if idx&unsolicitedBit != 0 {
+			t.removeUnsolicited(idx &^ unsolicitedBit)
+			continue
+		}
 		s := &t.sessions[idx]
 		if Protocol(s.proto) == ProtoTCP {
 			out = t.expiryRSTs(s, out)
@@ -315,26 +362,44 @@ func (t *Table) emit(kind EventKind, reason string, now time.Time, s *session) {
 	})
 }
 
-// keys returns the session's two index keys.
-func (s *session) keys() (in, out flowKey) {
-	in = flowKey{proto: s.proto, kind: keySession, lport: s.inPort, laddr: s.inAddr, raddr: s.remAddr, rport: s.remPort}
-	out = flowKey{proto: s.proto, kind: keySession, lport: s.pubPort, laddr: s.pubAddr, raddr: s.remAddr, rport: s.remPort}
-	return in, out
+// key returns the session's byInside key.
+func (s *session) key() flowKey {
+	return flowKey{proto: s.proto, kind: keySession, lport: s.inPort, laddr: s.inAddr, raddr: s.remAddr, rport: s.remPort}
+}
+
+// lookupInbound finds the session of a packet from remote (rem, remPort)
+// to public endpoint (pub, pubPort): the binding holding the public
+// endpoint names the inside endpoint, whose session towards the remote
+// must use that public endpoint (under APDM the inside endpoint may hold
+// other public endpoints for other remotes).
+func (t *Table) lookupInbound(proto Protocol, pub [4]byte, pubPort uint16, rem [4]byte, remPort uint16) (uint32, bool) {
+	bi, ok := t.ports[portKey{addr: pub, port: pubPort, proto: uint8(proto)}]
+	if !ok {
+		return 0, false
+	}
+	b := &t.binds[bi]
+	if b.refs == 0 {
+		return 0, false
+	}
+	idx, ok := t.byInside[flowKey{proto: uint8(proto), kind: keySession, lport: b.inPort, laddr: b.inAddr, raddr: rem, rport: remPort}]
+	if !ok {
+		return 0, false
+	}
+	s := &t.sessions[idx]
+	return idx, s.pubPort == pubPort && s.pubAddr == pub
 }
 
 // removeSession unlinks a session from both indexes and its binding.
 func (t *Table) removeSession(idx uint32, kind EventKind, reason string, now time.Time) {
 	s := &t.sessions[idx]
 	t.emit(kind, reason, now, s)
-	in, out := s.keys()
-	delete(t.byInside, in)
-	delete(t.byOutside, out)
+	delete(t.byInside, s.key())
 	if t.filtering(Protocol(s.proto)) == AddressDependentFiltering {
 		fk := flowKey{proto: s.proto, kind: keyFilter, lport: s.pubPort, laddr: s.pubAddr, raddr: s.remAddr}
-		if n := t.byOutside[fk]; n <= 1 {
-			delete(t.byOutside, fk)
+		if n := t.filters[fk]; n <= 1 {
+			delete(t.filters, fk)
 		} else {
-			t.byOutside[fk] = n - 1
+			t.filters[fk] = n - 1
 		}
 	}
 	t.unref(portKey{addr: s.pubAddr, port: s.pubPort, proto: s.proto}, t.rel(now))
@@ -425,10 +490,12 @@ func (t *Table) flush(now time.Time, reason string, keepBlocks bool) {
 	t.timers = t.timers[:0]
 	t.active, t.bindings = 0, 0
 	clear(t.byInside)
-	clear(t.byOutside)
+	clear(t.filters)
 	clear(t.ports)
 	t.binds = t.binds[:0]
 	t.pending = t.pending[:0]
+	clear(t.unsol)
+	t.unsolEnts, t.unsolFree = t.unsolEnts[:0], t.unsolFree[:0]
 	if !keepBlocks {
 		clear(t.subs)
 		for i := range t.pool {
@@ -502,4 +569,57 @@ func (t *Table) timeout(s *session, now int64, ackOnly bool) time.Duration {
 		return c.Unacknowledged
 	}
 	return d
+}
+
+// trackUnsolicited records or refreshes the entry Linux conntrack keeps
+// for an unsolicited inbound UDP datagram (Config.TrackUnsolicited):
+// remote -> public endpoint, unreplied, for UDP.Initial, refreshed by
+// each datagram in the same direction (nf_ct_refresh_acct).
+func (t *Table) trackUnsolicited(r int64, p *parsed) {
+	if !t.cfg.TrackUnsolicited || p.proto != ProtoUDP {
+		return
+	}
+	k := flowKey{proto: uint8(p.proto), kind: keySession, lport: p.dport, laddr: p.dst, raddr: p.src, rport: p.sport}
+	i, ok := t.unsol[k]
+	if !ok {
+		if len(t.unsol) >= maxUnsolicited {
+			return
+		}
+		if n := len(t.unsolFree); n > 0 {
+			i = t.unsolFree[n-1]
+			t.unsolFree = t.unsolFree[:n-1]
+		} else {
+			i = uint32(len(t.unsolEnts))
+			t.unsolEnts = append(t.unsolEnts, unsolicitedEntry{})
+		}
+		e := &t.unsolEnts[i]
+		*e = unsolicitedEntry{key: k, armed: math.MaxInt64, gen: e.gen}
+		t.unsol[k] = i
+	}
+	e := &t.unsolEnts[i]
+	e.deadline = r + int64(t.cfg.UDP.Initial)
+	if e.armed > e.deadline {
+		e.armed = e.deadline
+		t.timers.push(timer{at: e.deadline, idx: i | unsolicitedBit, gen: e.gen})
+	}
+}
+
+// removeUnsolicited frees an unsolicited entry.
+func (t *Table) removeUnsolicited(i uint32) {
+	e := &t.unsolEnts[i]
+	delete(t.unsol, e.key)
+	*e = unsolicitedEntry{gen: e.gen + 1}
+	t.unsolFree = append(t.unsolFree, i)
+}
+
+// unsolicitedClash reports whether a session from public endpoint pk to
+// the remote (rem, remPort) would clash with an unsolicited entry: its
+// reply tuple would be that entry's original tuple, which
+// nf_nat_used_tuple reports as taken.
+func (t *Table) unsolicitedClash(pk portKey, rem [4]byte, remPort uint16) bool {
+	if len(t.unsol) == 0 {
+		return false
+	}
+	_, taken := t.unsol[flowKey{proto: pk.proto, kind: keySession, lport: pk.port, laddr: pk.addr, raddr: rem, rport: remPort}]
+	return taken
 }

@@ -69,6 +69,7 @@ const (
 	udpA     = 50001 // never answered
 	udpB     = 50002 // answered: a stream
 	echoID   = 7
+	echoIDIn = 9 // first seen in an unsolicited inbound echo request
 	srvTCP   = 443
 	srvUDP   = 5000
 	payloadN = 10
@@ -137,6 +138,17 @@ func Steps(t Timing) []Step {
 			return BuildEcho(ServerAddr, pub.Addr(), true, pub.Port(), seq, data(8), ipid)
 		}}
 	}
+	// echoReq sends an echo request with identifier ident from either side
+	// (from outside: to the public address, unsolicited).
+	echoReq := func(name string, wait time.Duration, from Side, ident uint16) Step {
+		ipid := nextID()
+		return Step{Name: name, Wait: wait, From: from, Build: func(v *View) []byte {
+			if from == Inside {
+				return BuildEcho(InsideHost, ServerAddr, false, ident, 1, data(8), ipid)
+			}
+			return BuildEcho(ServerAddr, PublicAddr, false, ident, 1, data(8), ipid)
+		}}
+	}
 	const (
 		S  = header.TCPFlagSyn
 		A  = header.TCPFlagAck
@@ -192,5 +204,11 @@ func Steps(t Timing) []Step {
 		echo("icmp echo request", 0, Inside, 1),
 		echo("icmp echo reply", 0, Outside, 1),
 		echo("icmp echo reply, idle > icmp timeout", t.ICMP+t.Margin, Outside, 2),
+		// The box answers an unsolicited echo request itself; its entry
+		// (server -> box, echo request) cannot clash with an outgoing
+		// request's reply tuple (server -> box, echo reply), so the
+		// identifier is kept.
+		echoReq("icmp echo request in, unsolicited", 0, Outside, echoIDIn),
+		echoReq("icmp echo request out, identifier of the unsolicited one", 0, Inside, echoIDIn),
 	}
 }
