@@ -146,7 +146,8 @@ type floor struct {
 	tb      testing.TB
 	net     *floorNet
 	conns   []floorConn
-	next    int // the connection of the next exchange (round-robin)
+	order   []int // the connections in a seeded random order
+	next    int   // position in order of the next exchange
 	rb      rbuf
 	wr      bytes.Reader
 	wall    time.Duration
@@ -224,7 +225,13 @@ func newFloor(tb testing.TB, n, perStack int, seed uint64) *floor {
 		sep.SocketOptions().SetDelayOption(false)
 		conns[i] = floorConn{cli: ep, srv: sep}
 	}
-	return &floor{tb: tb, net: fn, conns: conns}
+	// The engine's devices ping in the order of their random phases,
+	// the same order every period; the floor visits its connections in
+	// a seeded random order too, so that both touch memory alike (in
+	// creation order the floor enjoyed a locality the engine cannot
+	// have, and its cost per packet stopped growing with n).
+	order := seeds.Perm(n)
+	return &floor{tb: tb, net: fn, conns: conns, order: order}
 }
 
 var ping = []byte{'p'}
@@ -236,8 +243,8 @@ func (f *floor) run(k int) {
 	start := time.Now()
 	p0 := fn.packets
 	for range k {
-		c := f.conns[f.next]
-		f.next = (f.next + 1) % len(f.conns)
+		c := f.conns[f.order[f.next]]
+		f.next = (f.next + 1) % len(f.order)
 		f.wr.Reset(ping)
 		if _, err := c.cli.Write(&f.wr, tcpip.WriteOptions{}); err != nil {
 			tb.Fatalf("floor: ping: %s", err)
