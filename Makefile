@@ -10,7 +10,12 @@ FUZZTIME  ?= 30s
 BENCH     ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test lint deps test-unit test-race bench fuzz clean
+# Ginkgo's CLI, pinned in go.mod as a tool.
+GINKGO    ?= $(GO) tool ginkgo
+# Where the scenario suite writes its JUnit and JSON reports.
+REPORTS   ?= out/ci
+
+.PHONY: all build test lint deps test-unit test-scenarios test-real test-race bench fuzz clean
 
 all: build
 
@@ -23,15 +28,33 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## deps: system packages some tests need (iproute2, nftables, ...).
+## deps: system packages the kernel and real-server tests need
+## (iproute2, nftables/iptables, ethtool, conntrack, mosquitto); each
+## script installs only what is missing.
 deps:
-	@if [ -x .ci/kernel-deps.sh ]; then .ci/kernel-deps.sh; fi
+	.ci/kernel-deps.sh
+	.ci/mosquitto.sh
 
-## test: everything: lint, all tests, and race-enabled runs of the engine.
-test: lint deps test-unit test-race
+## test: everything: lint, every package's tests, the scenario suite with
+## its reports, the real-server specs, and race-enabled runs of the engine.
+test: lint deps test-unit test-scenarios test-real test-race
 
+## test-unit: every package's tests, except the two Ginkgo suites that
+## test-scenarios and test-real run through the Ginkgo CLI.
+SUITES := ^(TestScenarios|TestRealServers)$$
 test-unit:
-	$(GO) test -count=1 -timeout 12m $(PKGS)
+	$(GO) test -count=1 -timeout 12m -skip '$(SUITES)' $(PKGS)
+
+## test-scenarios: the harness suite (the scenario library, the acceptance
+## specs, results and sweeps) in parallel, with JUnit and JSON reports.
+test-scenarios:
+	mkdir -p $(REPORTS)
+	$(GINKGO) -p --timeout=10m --junit-report=junit.xml --json-report=report.json --output-dir=$(REPORTS) ./harness -- -test.run '^TestScenarios$$'
+
+## test-real: natsim pushd and the agreement of virtual, pushd and
+## mosquitto runs (label real-server); they start their own brokers.
+test-real:
+	$(GINKGO) --timeout=6m --label-filter=real-server ./cmd/natsim -- -test.run '^TestRealServers$$'
 
 test-race:
 	$(GO) test -count=1 -race -timeout 10m ./sim/...
