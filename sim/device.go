@@ -163,7 +163,7 @@ func (w *World) AddDevice(cfg DeviceConfig) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
-	d.ep = &nicEP{dev: d, mtu: w.cfg.MTU}
+	d.ep = &nicEP{dev: d, rawLink: rawLink{mtu: w.cfg.MTU}}
 	if err := w.devStack[shard].addNIC(d.ep, addr); err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
@@ -375,7 +375,7 @@ func (w *World) AddHost(cfg HostConfig) (*Host, error) {
 	h.n.id = uint32(len(w.nodes))
 	w.nodes = append(w.nodes, &h.n)
 	h.link = Link{w: w, name: cfg.Name + "/core", cfg: cfg.Link}
-	h.ep = &nicEP{host: h, mtu: w.cfg.MTU}
+	h.ep = &nicEP{host: h, rawLink: rawLink{mtu: w.cfg.MTU}}
 	if err := st.addNIC(h.ep, cfg.Addr); err != nil {
 		return nil, fmt.Errorf("sim: host %q: %w", cfg.Name, err)
 	}

@@ -64,26 +64,11 @@ type floorStack struct {
 }
 
 type floorEP struct {
-	net  *floorNet
-	st   *floorStack
-	id   tcpip.NICID
-	disp stack.NetworkDispatcher
+	rawLink
+	net *floorNet
+	st  *floorStack
+	id  tcpip.NICID
 }
-
-func (e *floorEP) MTU() uint32                                  { return 1500 }
-func (e *floorEP) SetMTU(uint32)                                {}
-func (e *floorEP) MaxHeaderLength() uint16                      { return 0 }
-func (e *floorEP) LinkAddress() tcpip.LinkAddress               { return "" }
-func (e *floorEP) SetLinkAddress(tcpip.LinkAddress)             {}
-func (e *floorEP) Capabilities() stack.LinkEndpointCapabilities { return stack.CapabilityNone }
-func (e *floorEP) Attach(d stack.NetworkDispatcher)             { e.disp = d }
-func (e *floorEP) IsAttached() bool                             { return e.disp != nil }
-func (e *floorEP) Wait()                                        {}
-func (e *floorEP) ARPHardwareType() header.ARPHardwareType      { return header.ARPHardwareNone }
-func (e *floorEP) AddHeader(*stack.PacketBuffer)                {}
-func (e *floorEP) ParseHeader(*stack.PacketBuffer) bool         { return true }
-func (e *floorEP) Close()                                       {}
-func (e *floorEP) SetOnCloseAction(func())                      {}
 
 func (e *floorEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := e.net
@@ -171,7 +156,7 @@ func newFloor(tb testing.TB, n, perStack int, seed uint64) *floor {
 	}
 	addNIC := func(st *floorStack, id tcpip.NICID, a uint32) *floorEP {
 		s := st.s
-		e := &floorEP{net: fn, st: st, id: id}
+		e := &floorEP{rawLink: rawLink{mtu: 1500}, net: fn, st: st, id: id}
 		if err := s.CreateNICWithOptions(id, e, stack.NICOptions{}); err != nil {
 			tb.Fatal(err)
 		}

@@ -480,28 +480,35 @@ func putPacket(p *packet) {
 // into the world's collection; inbound packets are injected by the
 // engine on the scheduler goroutine.
 type nicEP struct {
+	rawLink
 	st   *netStack
 	id   tcpip.NICID
 	dev  *Device
 	host *Host
+}
+
+// rawLink is the part of a gVisor LinkEndpoint that carries raw IPv4
+// packets with no link header, no link address and no offloads: all but
+// WritePackets. The floor benchmark's endpoints share it.
+type rawLink struct {
 	disp stack.NetworkDispatcher
 	mtu  uint32
 }
 
-func (e *nicEP) MTU() uint32                                  { return e.mtu }
-func (e *nicEP) SetMTU(m uint32)                              { e.mtu = m }
-func (e *nicEP) MaxHeaderLength() uint16                      { return 0 }
-func (e *nicEP) LinkAddress() tcpip.LinkAddress               { return "" }
-func (e *nicEP) SetLinkAddress(tcpip.LinkAddress)             {}
-func (e *nicEP) Capabilities() stack.LinkEndpointCapabilities { return stack.CapabilityNone }
-func (e *nicEP) Attach(d stack.NetworkDispatcher)             { e.disp = d }
-func (e *nicEP) IsAttached() bool                             { return e.disp != nil }
-func (e *nicEP) Wait()                                        {}
-func (e *nicEP) ARPHardwareType() header.ARPHardwareType      { return header.ARPHardwareNone }
-func (e *nicEP) AddHeader(*stack.PacketBuffer)                {}
-func (e *nicEP) ParseHeader(*stack.PacketBuffer) bool         { return true }
-func (e *nicEP) Close()                                       {}
-func (e *nicEP) SetOnCloseAction(func())                      {}
+func (e *rawLink) MTU() uint32                                  { return e.mtu }
+func (e *rawLink) SetMTU(m uint32)                              { e.mtu = m }
+func (e *rawLink) MaxHeaderLength() uint16                      { return 0 }
+func (e *rawLink) LinkAddress() tcpip.LinkAddress               { return "" }
+func (e *rawLink) SetLinkAddress(tcpip.LinkAddress)             {}
+func (e *rawLink) Capabilities() stack.LinkEndpointCapabilities { return stack.CapabilityNone }
+func (e *rawLink) Attach(d stack.NetworkDispatcher)             { e.disp = d }
+func (e *rawLink) IsAttached() bool                             { return e.disp != nil }
+func (e *rawLink) Wait()                                        {}
+func (e *rawLink) ARPHardwareType() header.ARPHardwareType      { return header.ARPHardwareNone }
+func (e *rawLink) AddHeader(*stack.PacketBuffer)                {}
+func (e *rawLink) ParseHeader(*stack.PacketBuffer) bool         { return true }
+func (e *rawLink) Close()                                       {}
+func (e *rawLink) SetOnCloseAction(func())                      {}
 
 // WritePackets copies each packet out; it runs on whichever goroutine
 // sends (a processor, a timer on the scheduler goroutine, an app write).
