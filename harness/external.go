@@ -16,29 +16,6 @@ import (
 	"github.com/natsim/natsim/sim/push"
 )
 
-// ExternalSummary is summary.json's "external" entry: what crossed the
-// splice between the simulated Internet and a real server
-// (server.external). Absent for runs with the built-in server.
-type ExternalSummary struct {
-	// Address is the real server's address.
-	Address string `json:"address"`
-	// Splices counts device connections spliced to the real server.
-	Splices int `json:"splices"`
-	// UpstreamFailures counts splices whose real connection failed
-	// (refused, timed out); the device side was reset.
-	UpstreamFailures int `json:"upstream_failures"`
-	// Overflows counts splices aborted because one side would not take
-	// bytes and the splice's buffer was full.
-	Overflows int `json:"overflows"`
-	// EgressRefused counts device packets to destinations that nothing in
-	// the simulated Internet owns: only the server host (spliced to the
-	// scenario's address) is reachable.
-	EgressRefused int `json:"egress_refused"`
-	// ProviderErrors counts provider publishes the real server did not
-	// acknowledge before the end of the run.
-	ProviderErrors int `json:"provider_errors"`
-}
-
 // spliceBuffer bounds the bytes a splice holds for one direction beyond
 // what the sockets buffer (the engine's sim.Conn cannot pause reads, so
 // device-to-server bytes that the real socket will not take wait here).

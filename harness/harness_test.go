@@ -252,7 +252,7 @@ func TestMergedShardsEqualUnshardedSweep(t *testing.T) {
 	sameFiles(t, whole, merged)
 	b, _ := os.ReadFile(filepath.Join(whole, SweepFile))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if lines[0] != "point,replicate,seed,groups.phones.strategy.interval,networks.cell.nat[0].overrides.tcp.established,group,delivery_ratio,latency_p50_s,latency_p99_s,energy_j_per_device_day,keepalives_per_device_hour,reconnects_per_device_day,mean_interval_s" {
+	if lines[0] != "point,replicate,seed,groups.phones.strategy.interval,networks.cell.nat[0].overrides.tcp.established,group,delivery_ratio,latency_p50_s,latency_p99_s,energy_j_per_device_day,keepalives_per_device_hour,reconnects_per_device_day,mean_interval_s,ontime_ratio,on_time_s" {
 		t.Errorf("sweep.csv header: %s", lines[0])
 	}
 	if len(lines) != 9 || !strings.HasPrefix(lines[1], "0,0,") || !strings.Contains(lines[1], ",120,300,phones,") {

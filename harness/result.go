@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
 	"github.com/natsim/natsim/sim/radio"
 	"github.com/natsim/natsim/sim/workload"
@@ -32,93 +33,35 @@ type Result struct {
 	recordWall bool
 }
 
-// Stats are the quantiles of a distribution, in seconds.
-type Stats struct {
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-}
-
-// IntervalStats summarises adaptive strategies' final intervals.
-type IntervalStats struct {
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-}
-
-// GroupSummary is one device group's entry in summary.json.
-type GroupSummary struct {
-	Name                       string             `json:"name"`
-	Devices                    int                `json:"devices"`
-	Strategy                   string             `json:"strategy"`
-	Network                    string             `json:"network"`
-	PushesSent                 int                `json:"pushes_sent"`
-	PushesDelivered            int                `json:"pushes_delivered"`
-	DeliveryRatio              float64            `json:"delivery_ratio"`
-	LatencyS                   Stats              `json:"latency_s"`
-	LatencyCDF                 [][2]float64       `json:"latency_cdf"`
-	KeepalivesPerDeviceHour    float64            `json:"keepalives_per_device_hour"`
-	BytesPerDeviceHour         float64            `json:"bytes_per_device_hour"`
-	Reconnects                 int                `json:"reconnects"`
-	ReconnectsPerDeviceDay     float64            `json:"reconnects_per_device_day"`
-	DetectionDelayS            Stats              `json:"detection_delay_s"`
-	EnergyJPerDeviceDay        float64            `json:"energy_j_per_device_day"`
-	EnergyByCauseJPerDeviceDay map[string]float64 `json:"energy_by_cause_j_per_device_day"`
-	RadioOnSPerDeviceDay       float64            `json:"radio_on_s_per_device_day"`
-	FinalIntervalS             *IntervalStats     `json:"final_interval_s,omitempty"`
-}
-
-// NATSummary is one NAT layer's entry in summary.json (all instances of a
-// per-device layer added up).
-type NATSummary struct {
-	Network           string            `json:"network"`
-	Layer             string            `json:"layer"`
-	Preset            string            `json:"preset"`
-	MappingsCreated   uint64            `json:"mappings_created"`
-	MappingsExpired   uint64            `json:"mappings_expired"`
-	MappingsEvicted   uint64            `json:"mappings_evicted"`
-	DropsNoMapping    uint64            `json:"drops_no_mapping"`
-	DropsByReason     map[string]uint64 `json:"drops_by_reason"`
-	RSTsSent          uint64            `json:"rsts_sent"`
-	PortQuotaFailures uint64            `json:"port_quota_failures"`
-	IdleTimeoutS      float64           `json:"idle_timeout_s"`
-}
-
-// ExpectationResult is an expectation with its measured value and verdict.
-type ExpectationResult struct {
-	Expr  string   `json:"expr"`
-	Group string   `json:"group"`
-	Value *float64 `json:"value"` // null when the metric has no value (no data)
-	Pass  bool     `json:"pass"`
-}
-
-// Summary is summary.json.
-type Summary struct {
-	SchemaVersion int                 `json:"schema_version"`
-	Scenario      string              `json:"scenario"`
-	Seed          uint64              `json:"seed"`
-	Clock         string              `json:"clock"`
-	VirtualS      float64             `json:"virtual_s"`
-	WallS         float64             `json:"wall_s"`
-	Devices       int                 `json:"devices"`
-	Events        int                 `json:"events"`
-	Packets       uint64              `json:"packets"`
-	Groups        []GroupSummary      `json:"groups"`
-	NATs          []NATSummary        `json:"nats"`
-	Expectations  []ExpectationResult `json:"expectations"`
-	Pass          bool                `json:"pass"`
-	// External describes the splice to a real server (server.external
-	// runs only).
-	External *ExternalSummary `json:"external,omitempty"`
-}
+// The summary.json types are plots' (the single definition of the file,
+// shared by the writer here and the reader there); these aliases keep
+// harness's API.
+type (
+	// Summary is summary.json.
+	Summary = plots.Summary
+	// GroupSummary is one device group's entry in summary.json.
+	GroupSummary = plots.GroupSummary
+	// NATSummary is one NAT layer's entry in summary.json (all instances
+	// of a per-device layer added up).
+	NATSummary = plots.NATSummary
+	// Stats are the quantiles of a distribution, in seconds.
+	Stats = plots.Quantiles
+	// IntervalStats summarises adaptive strategies' final intervals.
+	IntervalStats = plots.IntervalStats
+	// ExpectationResult is an expectation with its measured value and
+	// verdict.
+	ExpectationResult = plots.Expectation
+	// ExternalSummary is summary.json's "external" entry: what crossed
+	// the splice to a real server.
+	ExternalSummary = plots.ExternalSummary
+)
 
 // DeviceRow is one row of devices.csv.
 type DeviceRow struct {
 	Device, Group, Network, Strategy string
 	PushesSent, PushesDelivered      int
 	DeliveryRatio                    float64
+	OnTimeRatio                      float64 // delivered within the deadline / sent
 	LatencyP50S, LatencyP99S         float64 // NaN: no push received
 	Keepalives, Reconnects           int
 	EnergyJ                          float64
@@ -181,16 +124,16 @@ func statsOf(sorted []float64) Stats {
 }
 
 // cdf thins a sorted sample to at most 300 points.
-func cdf(sorted []float64) [][2]float64 {
+func cdf(sorted []float64) [][]float64 {
 	n := len(sorted)
-	out := [][2]float64{}
+	out := [][]float64{}
 	if n == 0 {
 		return out
 	}
 	k := min(n, 300)
 	for i := range k {
 		j := (i+1)*n/k - 1
-		out = append(out, [2]float64{sorted[j], float64(j+1) / float64(n)})
+		out = append(out, []float64{sorted[j], float64(j+1) / float64(n)})
 	}
 	return out
 }
@@ -199,6 +142,7 @@ func cdf(sorted []float64) [][2]float64 {
 type aggregate struct {
 	n                      int
 	sent, delivered        int
+	onTime                 int // delivered within the deadline
 	latencies, detections  []float64
 	keepalives, reconnects int
 	bytes                  int64
@@ -208,10 +152,11 @@ type aggregate struct {
 	connected              time.Duration
 }
 
-func (a *aggregate) add(ds *devState, now time.Time) {
+func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
 	a.n++
 	a.sent += ds.sent
 	a.delivered += ds.delivered
+	a.onTime += ds.onTime(deadline)
 	a.latencies = append(a.latencies, ds.latencies...)
 	a.detections = append(a.detections, ds.detections...)
 	a.keepalives += ds.keepalives
@@ -244,6 +189,7 @@ func (r *runner) result() (*Result, error) {
 	dur := r.sc.Duration
 	hours := dur.Hours()
 	days := dur.Hours() / 24
+	deadline := r.onTimeS()
 	res := &Result{metrics: map[string]float64{}, events: r.events, series: r.series}
 	if r.pcap != nil {
 		res.pcap = r.pcap.Bytes()
@@ -269,11 +215,12 @@ func (r *runner) result() (*Result, error) {
 	for _, g := range r.groups {
 		var a aggregate
 		for _, ds := range g.devs {
-			a.add(ds, now)
-			all.add(ds, now)
+			a.add(ds, now, deadline)
+			all.add(ds, now, deadline)
 			row := DeviceRow{Device: ds.name, Group: g.name, Network: ds.dev.Network().Name(), Strategy: g.strategyName,
 				PushesSent: ds.sent, PushesDelivered: ds.delivered, DeliveryRatio: ratio(ds.delivered, ds.sent),
-				Keepalives: ds.keepalives, Reconnects: max(ds.connects-1, 0), FinalIntervalS: math.NaN()}
+				OnTimeRatio: ratio(ds.onTime(deadline), ds.sent),
+				Keepalives:  ds.keepalives, Reconnects: max(ds.connects-1, 0), FinalIntervalS: math.NaN()}
 			lat := slices.Clone(ds.latencies)
 			slices.Sort(lat)
 			row.LatencyP50S, row.LatencyP99S = quant(lat, 0.5), quant(lat, 0.99)
@@ -285,7 +232,7 @@ func (r *runner) result() (*Result, error) {
 			}
 			res.Devices = append(res.Devices, row)
 		}
-		gs := a.summary(g.name, hours, days)
+		gs := a.summary(g.name, hours, days, deadline)
 		gs.Strategy = g.strategyName
 		gs.Network = g.network
 		s.Groups = append(s.Groups, gs)
@@ -357,6 +304,30 @@ func (r *runner) result() (*Result, error) {
 	return res, nil
 }
 
+// onTimeS is the on-time deadline in seconds (outputs.on_time; the
+// default when a scenario built in Go left it zero).
+func (r *runner) onTimeS() float64 {
+	if d := r.sc.Outputs.OnTime; d > 0 {
+		return d.Seconds()
+	}
+	return scenarios.DefaultOnTime.Seconds()
+}
+
+// onTime counts the device's pushes delivered within deadline seconds of
+// being sent. A push redelivered after a reconnect carries its original
+// send time, so it is late however surely it arrives.
+func (ds *devState) onTime(deadline float64) int {
+	n := 0
+	for _, l := range ds.latencies {
+		if l <= deadline {
+			n++
+		}
+	}
+	return n
+}
+
+func ptr(x float64) *float64 { return &x }
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 1
@@ -364,14 +335,15 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-func (a *aggregate) summary(name string, hours, days float64) GroupSummary {
+func (a *aggregate) summary(name string, hours, days, deadline float64) GroupSummary {
 	slices.Sort(a.latencies)
 	slices.Sort(a.detections)
 	slices.Sort(a.intervals)
 	n := float64(max(a.n, 1))
 	gs := GroupSummary{
 		Name: name, Devices: a.n, PushesSent: a.sent, PushesDelivered: a.delivered,
-		DeliveryRatio: ratio(a.delivered, a.sent), LatencyS: statsOf(a.latencies), LatencyCDF: cdf(a.latencies),
+		DeliveryRatio: ratio(a.delivered, a.sent), OnTimeRatio: ptr(ratio(a.onTime, a.sent)), OnTimeS: deadline,
+		LatencyS: statsOf(a.latencies), LatencyCDF: cdf(a.latencies),
 		KeepalivesPerDeviceHour: float64(a.keepalives) / n / hours, BytesPerDeviceHour: float64(a.bytes) / n / hours,
 		Reconnects: a.reconnects, ReconnectsPerDeviceDay: float64(a.reconnects) / n / days,
 		DetectionDelayS: statsOf(a.detections), EnergyJPerDeviceDay: a.energy / n / days,
@@ -400,6 +372,7 @@ func (a *aggregate) metrics(m map[string]float64, suffix string, hours float64, 
 	set("pushes_sent", float64(a.sent))
 	set("pushes_delivered", float64(a.delivered))
 	set("delivery_ratio", ratio(a.delivered, a.sent))
+	set("ontime_ratio", ratio(a.onTime, a.sent))
 	set("keepalives_per_device_hour", float64(a.keepalives)/n/hours)
 	set("bytes_per_device_hour", float64(a.bytes)/n/hours)
 	set("reconnects", float64(a.reconnects))

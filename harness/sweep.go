@@ -47,7 +47,7 @@ type SweepSummary struct {
 
 // sweepMetrics are the metric columns of sweep.csv after group.
 var sweepMetrics = []string{"delivery_ratio", "latency_p50_s", "latency_p99_s", "energy_j_per_device_day",
-	"keepalives_per_device_hour", "reconnects_per_device_day", "mean_interval_s"}
+	"keepalives_per_device_hour", "reconnects_per_device_day", "mean_interval_s", "ontime_ratio", "on_time_s"}
 
 // PointDir is the run directory of a sweep point and replicate, relative
 // to the sweep directory.
@@ -180,7 +180,7 @@ func sweepRows(p scenarios.Point, res *Result) [][]string {
 			iv = g.FinalIntervalS.Mean
 		}
 		row = append(row, g.Name, num(g.DeliveryRatio), num(p50), num(p99), num(g.EnergyJPerDeviceDay),
-			num(g.KeepalivesPerDeviceHour), num(g.ReconnectsPerDeviceDay), num(iv))
+			num(g.KeepalivesPerDeviceHour), num(g.ReconnectsPerDeviceDay), num(iv), num(*g.OnTimeRatio), num(g.OnTimeS))
 		out = append(out, row)
 	}
 	return out

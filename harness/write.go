@@ -103,11 +103,11 @@ func (r *Result) writeSummary(w *bufio.Writer) error {
 }
 
 func (r *Result) writeDevices(w *bufio.Writer) error {
-	w.WriteString("device,group,network,strategy,pushes_sent,pushes_delivered,delivery_ratio,latency_p50_s,latency_p99_s,keepalives,reconnects,energy_j,final_interval_s\n")
+	w.WriteString("device,group,network,strategy,pushes_sent,pushes_delivered,delivery_ratio,latency_p50_s,latency_p99_s,keepalives,reconnects,energy_j,final_interval_s,ontime_ratio\n")
 	for _, d := range r.Devices {
-		fmt.Fprintf(w, "%s,%s,%s,%s,%d,%d,%s,%s,%s,%d,%d,%s,%s\n", d.Device, d.Group, d.Network, d.Strategy,
+		fmt.Fprintf(w, "%s,%s,%s,%s,%d,%d,%s,%s,%s,%d,%d,%s,%s,%s\n", d.Device, d.Group, d.Network, d.Strategy,
 			d.PushesSent, d.PushesDelivered, num(d.DeliveryRatio), num(d.LatencyP50S), num(d.LatencyP99S),
-			d.Keepalives, d.Reconnects, num(d.EnergyJ), num(d.FinalIntervalS))
+			d.Keepalives, d.Reconnects, num(d.EnergyJ), num(d.FinalIntervalS), num(d.OnTimeRatio))
 	}
 	return nil
 }

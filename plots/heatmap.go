@@ -15,24 +15,28 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// DefaultSurvivalThreshold is the delivery ratio at or above which a heat
-// map cell counts as "the connection survives" and is outlined.
-const DefaultSurvivalThreshold = 0.99
+// DefaultSurvivalThreshold is the on-time (or delivery) ratio at or above
+// which a heat map cell counts as "the connection survives" and is
+// outlined: DefaultTarget, so a surviving cell is one that meets the
+// trade-off's target.
+const DefaultSurvivalThreshold = DefaultTarget
 
 // HeatMapOptions configures HeatGrids and HeatMap.
 type HeatMapOptions struct {
 	// Axes assigns the sweep's parameters; zero means PickAxes. Axes.Y must
 	// name a parameter.
 	Axes SweepAxes
-	// Metric is the cell colour: MetricDelivery (default) or any metric of
-	// the sweep, e.g. latency_p50_s.
+	// Metric is the cell colour: "" means the survival ratio (MetricOnTime
+	// when the sweep has it, else MetricDelivery), or any metric of the
+	// sweep, e.g. latency_p50_s.
 	Metric string
-	// Threshold is the survival threshold on delivery ratio; zero means
-	// DefaultSurvivalThreshold.
+	// Threshold is the survival threshold on the survival ratio; zero
+	// means DefaultSurvivalThreshold.
 	Threshold float64
 }
 
-func (o *HeatMapOptions) defaults(params []string) error {
+func (o *HeatMapOptions) defaults(s *SweepSummary) error {
+	params := s.Params
 	if o.Axes.X == "" {
 		a, err := PickAxes(params)
 		if err != nil {
@@ -44,7 +48,7 @@ func (o *HeatMapOptions) defaults(params []string) error {
 		return fmt.Errorf("plots: heat map: no swept parameter names a NAT timeout (want a path containing \"timeout\" or \"established\"; have %s)", strings.Join(params, ", "))
 	}
 	if o.Metric == "" {
-		o.Metric = MetricDelivery
+		o.Metric, _ = RatioMetric(s)
 	}
 	if o.Threshold <= 0 {
 		o.Threshold = DefaultSurvivalThreshold
@@ -52,26 +56,35 @@ func (o *HeatMapOptions) defaults(params []string) error {
 	return nil
 }
 
-// Grid is one heat map's data: the mean of a metric and of delivery ratio
-// on the keep-alive interval x NAT timeout grid. Missing cells are NaN.
+// Grid is one heat map's data: the mean of a metric and of the survival
+// ratio on the keep-alive interval x NAT timeout grid. Missing cells are
+// NaN.
 type Grid struct {
 	// Label names the series (other parameters, group) the grid is for.
-	Label  string
+	Label string
+	// Metric is the colour's metric.
 	Metric string
+	// SurviveMetric is the ratio that decides survival: MetricOnTime, or
+	// MetricDelivery for sweeps written before it existed.
+	SurviveMetric string
+	// DeadlineS is the on-time deadline in seconds (NaN when unknown or
+	// not one value).
+	DeadlineS float64
 	// X are the keep-alive intervals and Y the NAT timeouts, in seconds,
 	// ascending.
 	X, Y []float64
-	// Z[i][j] is the metric's mean at X[i], Y[j]; Delivery[i][j] the
-	// delivery ratio's.
-	Z, Delivery [][]float64
+	// Z[i][j] is the metric's mean at X[i], Y[j]; Survive[i][j] the
+	// survival ratio's.
+	Z, Survive [][]float64
 }
 
 // HeatGrids builds one Grid per combination of the series parameters'
 // values and group.
 func HeatGrids(s *SweepSummary, o HeatMapOptions) ([]Grid, error) {
-	if err := o.defaults(s.Params); err != nil {
+	if err := o.defaults(s); err != nil {
 		return nil, err
 	}
+	surv, deadline := RatioMetric(s)
 	xi, yi := slices.Index(s.Params, o.Axes.X), slices.Index(s.Params, o.Axes.Y)
 	if xi < 0 || yi < 0 {
 		return nil, fmt.Errorf("plots: heat map: sweep lacks %q or %q (have %s)", o.Axes.X, o.Axes.Y, strings.Join(s.Params, ", "))
@@ -84,7 +97,7 @@ func HeatGrids(s *SweepSummary, o HeatMapOptions) ([]Grid, error) {
 	var order []string
 	accs := map[string]*acc{}
 	for _, r := range s.Rows {
-		if r.Metric != o.Metric && r.Metric != MetricDelivery {
+		if r.Metric != o.Metric && r.Metric != surv {
 			continue
 		}
 		x, err := parseParam(o.Axes.X, r.Params[xi])
@@ -113,7 +126,7 @@ func HeatGrids(s *SweepSummary, o HeatMapOptions) ([]Grid, error) {
 		if r.Metric == o.Metric {
 			a.z[cell{x, y}] = r.Mean
 		}
-		if r.Metric == MetricDelivery {
+		if r.Metric == surv {
 			a.d[cell{x, y}] = r.Mean
 		}
 	}
@@ -124,7 +137,7 @@ func HeatGrids(s *SweepSummary, o HeatMapOptions) ([]Grid, error) {
 	var grids []Grid
 	for _, l := range order {
 		a := accs[l]
-		g := Grid{Label: l, Metric: o.Metric}
+		g := Grid{Label: l, Metric: o.Metric, SurviveMetric: surv, DeadlineS: deadline}
 		for x := range a.xs {
 			g.X = append(g.X, x)
 		}
@@ -134,17 +147,17 @@ func HeatGrids(s *SweepSummary, o HeatMapOptions) ([]Grid, error) {
 		slices.Sort(g.X)
 		slices.Sort(g.Y)
 		g.Z = make([][]float64, len(g.X))
-		g.Delivery = make([][]float64, len(g.X))
+		g.Survive = make([][]float64, len(g.X))
 		for i, x := range g.X {
 			g.Z[i] = make([]float64, len(g.Y))
-			g.Delivery[i] = make([]float64, len(g.Y))
+			g.Survive[i] = make([]float64, len(g.Y))
 			for j, y := range g.Y {
-				g.Z[i][j], g.Delivery[i][j] = nan, nan
+				g.Z[i][j], g.Survive[i][j] = nan, nan
 				if v, ok := a.z[cell{x, y}]; ok {
 					g.Z[i][j] = v
 				}
 				if v, ok := a.d[cell{x, y}]; ok {
-					g.Delivery[i][j] = v
+					g.Survive[i][j] = v
 				}
 			}
 		}
@@ -177,13 +190,15 @@ func (g gridXYZ) zRange() (lo, hi float64) {
 // heatLevels is the number of colours of the heat map palette.
 const heatLevels = 64
 
-// heatColorMap returns the colour map of a grid: Kindlmann, whose
-// luminance rises monotonically, so it reads in greyscale and for
-// colour-blind readers. Ratios span [0, 1]; other metrics their data.
+// heatColorMap returns the colour map of a grid: Moreland's black body
+// (black, red, yellow, white), whose CIELAB lightness rises monotonically
+// from 0 to 100 with steps of nearly even size, also for deuteranopes, so
+// it reads in greyscale and for colour-blind readers (docs/plots.md;
+// TestHeatPaletteUniform). Ratios span [0, 1]; other metrics their data.
 func heatColorMap(g *Grid) palette.ColorMap {
-	cm := moreland.Kindlmann()
+	cm := moreland.BlackBody()
 	lo, hi := 0.0, 1.0
-	if g.Metric != MetricDelivery {
+	if g.Metric != MetricDelivery && g.Metric != MetricOnTime {
 		lo, hi = gridXYZ{g}.zRange()
 		if !finite(lo) {
 			lo, hi = 0, 1
@@ -207,7 +222,8 @@ func cellColor(cm palette.ColorMap, v float64) color.Color {
 
 // HeatMap draws one grid: keep-alive interval across, NAT timeout up, the
 // metric as colour with a colour bar, and the cells where the connection
-// survives (delivery ratio >= threshold) outlined.
+// survives (on-time ratio, or delivery ratio for older results, >=
+// threshold) outlined.
 func HeatMap(g Grid, o HeatMapOptions) (*Figure, error) {
 	if o.Threshold <= 0 {
 		o.Threshold = DefaultSurvivalThreshold
@@ -216,11 +232,15 @@ func HeatMap(g Grid, o HeatMapOptions) (*Figure, error) {
 		return nil, fmt.Errorf("plots: heat map %s: empty grid", g.Label)
 	}
 	cm := heatColorMap(&g)
-	title := "Survival: " + metricTitle(g.Metric)
+	title := "Survival: " + gridTitle(&g, g.Metric)
 	if g.Label != "" {
-		title += " (" + g.Label + ")"
+		title += ", " + g.Label
 	}
-	title += "; outlined: delivery ratio ≥ " + fmtNum(o.Threshold)
+	survive := g.SurviveMetric
+	if survive == "" {
+		survive = MetricDelivery
+	}
+	title += "\noutlined: " + shortRatio(survive) + " ≥ " + fmtNum(o.Threshold)
 	p := newPlot(title, "keep-alive interval (s)", "NAT idle timeout (s)")
 	h := plotter.NewHeatMap(gridXYZ{&g}, cm.Palette(heatLevels))
 	h.Min, h.Max = cm.Min(), cm.Max()
@@ -235,7 +255,7 @@ func HeatMap(g Grid, o HeatMapOptions) (*Figure, error) {
 	p.Y.Min, p.Y.Max = -0.5, float64(len(g.Y))-0.5
 	p.X.Padding, p.Y.Padding = 0, 0
 
-	bar := newPlot("", "", metricTitle(g.Metric))
+	bar := newPlot("", "", gridTitle(&g, g.Metric))
 	bar.Add(&plotter.ColorBar{ColorMap: cm, Vertical: true, Colors: heatLevels})
 	bar.HideX()
 	bar.Y.Padding = 0
@@ -244,6 +264,23 @@ func HeatMap(g Grid, o HeatMapOptions) (*Figure, error) {
 		name += "-" + slug(g.Label)
 	}
 	return &Figure{Name: name, Panels: []*plot.Plot{p}, side: bar, sideW: 2.2 * vg.Centimeter, Height: 11 * vg.Centimeter}, nil
+}
+
+// gridTitle is the title of a grid metric, with the deadline for the
+// on-time ratio.
+func gridTitle(g *Grid, m string) string {
+	if m == MetricOnTime {
+		return ratioTitle(m, g.DeadlineS)
+	}
+	return metricTitle(m)
+}
+
+// shortRatio names a ratio metric in running text.
+func shortRatio(m string) string {
+	if m == MetricOnTime {
+		return "on-time ratio"
+	}
+	return metricTitle(m)
 }
 
 // indexTicks labels index coordinates with the values they stand for,
@@ -265,6 +302,8 @@ func metricTitle(m string) string {
 	switch m {
 	case MetricDelivery:
 		return "delivery ratio"
+	case MetricOnTime:
+		return "on-time ratio"
 	case MetricEnergy:
 		return "energy (J per device-day)"
 	case "latency_p50_s":
@@ -295,13 +334,13 @@ func slug(s string) string {
 	return b.String()
 }
 
-// survivors returns the cells, in index coordinates, whose delivery ratio
+// survivors returns the cells, in index coordinates, whose survival ratio
 // is at least threshold: where the connection survives.
 func survivors(g *Grid, threshold float64) []rect {
 	var alive []rect
 	for i := range g.X {
 		for j := range g.Y {
-			if d := g.Delivery[i][j]; finite(d) && d >= threshold {
+			if d := g.Survive[i][j]; finite(d) && d >= threshold {
 				fi, fj := float64(i), float64(j)
 				alive = append(alive, rect{fi - 0.5, fi + 0.5, fj - 0.5, fj + 0.5})
 			}

@@ -30,10 +30,12 @@ type Options struct {
 	// OperatingS is the trade-off's chosen interval; zero lets
 	// OperatingPoint choose.
 	OperatingS float64
-	// HeatMetric colours the heat map; "" means delivery ratio.
+	// HeatMetric colours the heat map; "" means the survival ratio
+	// (on-time ratio, or delivery ratio for results without it).
 	HeatMetric string
-	// Threshold is the heat map's survival threshold; zero means
-	// DefaultSurvivalThreshold.
+	// Threshold is the target ratio: the trade-off's operating point is
+	// the longest interval where every series reaches it, and heat map
+	// cells reaching it are outlined; zero means DefaultTarget.
 	Threshold float64
 }
 
@@ -63,7 +65,7 @@ func Render(dir string, opts Options) ([]string, error) {
 		return nil, err
 	}
 	if sweep != nil {
-		f, err := TradeOff(sweep, TradeOffOptions{Tolerance: opts.Tolerance, OperatingS: opts.OperatingS})
+		f, err := TradeOff(sweep, TradeOffOptions{Tolerance: opts.Tolerance, Target: opts.Threshold, OperatingS: opts.OperatingS})
 		if err != nil {
 			return nil, err
 		}

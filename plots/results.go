@@ -26,6 +26,11 @@ const (
 	SweepSummaryFile = "sweep_summary.csv"
 )
 
+// The summary.json types below are the only definition of the file's
+// structure: harness writes summary.json with them (its Summary, Stats,
+// GroupSummary... are aliases of these) and this package reads it, so the
+// writer and the reader cannot drift apart.
+
 // Quantiles summarises a distribution in seconds.
 type Quantiles struct {
 	Mean float64 `json:"mean"`
@@ -45,18 +50,26 @@ type IntervalStats struct {
 
 // GroupSummary is one device group's results in summary.json.
 type GroupSummary struct {
-	Name                    string      `json:"name"`
-	Devices                 int         `json:"devices"`
-	Strategy                string      `json:"strategy"`
-	Network                 string      `json:"network"`
-	PushesSent              int64       `json:"pushes_sent"`
-	PushesDelivered         int64       `json:"pushes_delivered"`
-	DeliveryRatio           float64     `json:"delivery_ratio"`
+	Name            string  `json:"name"`
+	Devices         int     `json:"devices"`
+	Strategy        string  `json:"strategy"`
+	Network         string  `json:"network"`
+	PushesSent      int     `json:"pushes_sent"`
+	PushesDelivered int     `json:"pushes_delivered"`
+	DeliveryRatio   float64 `json:"delivery_ratio"`
+	// OnTimeRatio is the share of the pushes sent that were delivered
+	// within OnTimeS of being sent (1 when none were sent). Results
+	// written before it existed lack it: Timeliness reports whether it
+	// was read.
+	OnTimeRatio *float64 `json:"ontime_ratio,omitempty"`
+	// OnTimeS is the on-time deadline, the scenario's outputs.on_time in
+	// seconds.
+	OnTimeS                 float64     `json:"on_time_s,omitempty"`
 	LatencyS                Quantiles   `json:"latency_s"`
 	LatencyCDF              [][]float64 `json:"latency_cdf"`
 	KeepalivesPerDeviceHour float64     `json:"keepalives_per_device_hour"`
 	BytesPerDeviceHour      float64     `json:"bytes_per_device_hour"`
-	Reconnects              int64       `json:"reconnects"`
+	Reconnects              int         `json:"reconnects"`
 	ReconnectsPerDeviceDay  float64     `json:"reconnects_per_device_day"`
 	DetectionDelayS         Quantiles   `json:"detection_delay_s"`
 	EnergyJPerDeviceDay     float64     `json:"energy_j_per_device_day"`
@@ -69,27 +82,53 @@ type GroupSummary struct {
 	FinalIntervalS *IntervalStats `json:"final_interval_s,omitempty"`
 }
 
-// NATSummary is one NAT layer of one network in summary.json.
+// NATSummary is one NAT layer of one network in summary.json (all
+// instances of a per-device layer added up).
 type NATSummary struct {
-	Network           string           `json:"network"`
-	Layer             string           `json:"layer"`
-	Preset            string           `json:"preset"`
-	MappingsCreated   int64            `json:"mappings_created"`
-	MappingsExpired   int64            `json:"mappings_expired"`
-	MappingsEvicted   int64            `json:"mappings_evicted"`
-	DropsNoMapping    int64            `json:"drops_no_mapping"`
-	DropsByReason     map[string]int64 `json:"drops_by_reason"`
-	RSTsSent          int64            `json:"rsts_sent"`
-	PortQuotaFailures int64            `json:"port_quota_failures"`
-	IdleTimeoutS      float64          `json:"idle_timeout_s"`
+	Network           string            `json:"network"`
+	Layer             string            `json:"layer"`
+	Preset            string            `json:"preset"`
+	MappingsCreated   uint64            `json:"mappings_created"`
+	MappingsExpired   uint64            `json:"mappings_expired"`
+	MappingsEvicted   uint64            `json:"mappings_evicted"`
+	DropsNoMapping    uint64            `json:"drops_no_mapping"`
+	DropsByReason     map[string]uint64 `json:"drops_by_reason"`
+	RSTsSent          uint64            `json:"rsts_sent"`
+	PortQuotaFailures uint64            `json:"port_quota_failures"`
+	IdleTimeoutS      float64           `json:"idle_timeout_s"`
 }
 
-// Expectation is one checked expectation in summary.json.
+// Expectation is one checked expectation in summary.json: the expression
+// as written, its group ("" for run-wide), the measured value and the
+// verdict.
 type Expectation struct {
-	Expr  string  `json:"expr"`
-	Group string  `json:"group"`
-	Value float64 `json:"value"`
-	Pass  bool    `json:"pass"`
+	Expr  string `json:"expr"`
+	Group string `json:"group"`
+	// Value is nil (null) when the metric has no value (no data).
+	Value *float64 `json:"value"`
+	Pass  bool     `json:"pass"`
+}
+
+// ExternalSummary is summary.json's "external" entry: what crossed the
+// splice to a real server (server.external runs only).
+type ExternalSummary struct {
+	// Address is the real server's address.
+	Address string `json:"address"`
+	// Splices counts device connections spliced to the real server.
+	Splices int `json:"splices"`
+	// UpstreamFailures counts splices whose real connection failed
+	// (refused, timed out); the device side was reset.
+	UpstreamFailures int `json:"upstream_failures"`
+	// Overflows counts splices aborted because one side would not take
+	// bytes and the splice's buffer was full.
+	Overflows int `json:"overflows"`
+	// EgressRefused counts device packets to destinations that nothing in
+	// the simulated Internet owns: only the server host (spliced to the
+	// scenario's address) is reachable.
+	EgressRefused int `json:"egress_refused"`
+	// ProviderErrors counts provider publishes the real server did not
+	// acknowledge before the end of the run.
+	ProviderErrors int `json:"provider_errors"`
 }
 
 // Summary is summary.json. Fields this package does not know are ignored.
@@ -100,13 +139,25 @@ type Summary struct {
 	Clock         string         `json:"clock"`
 	VirtualS      float64        `json:"virtual_s"`
 	WallS         float64        `json:"wall_s"`
-	Devices       int64          `json:"devices"`
-	Events        int64          `json:"events"`
-	Packets       int64          `json:"packets"`
+	Devices       int            `json:"devices"`
+	Events        int            `json:"events"`
+	Packets       uint64         `json:"packets"`
 	Groups        []GroupSummary `json:"groups"`
 	NATs          []NATSummary   `json:"nats"`
 	Expectations  []Expectation  `json:"expectations"`
 	Pass          bool           `json:"pass"`
+	// External describes the splice to a real server (server.external
+	// runs only).
+	External *ExternalSummary `json:"external,omitempty"`
+}
+
+// Timeliness returns the group's on-time ratio and deadline in seconds;
+// ok is false for results written before the on-time metric existed.
+func (g *GroupSummary) Timeliness() (ratio, deadlineS float64, ok bool) {
+	if g.OnTimeRatio == nil {
+		return nan, 0, false
+	}
+	return *g.OnTimeRatio, g.OnTimeS, true
 }
 
 // ReadSummary reads and checks a summary.json file.

@@ -16,27 +16,37 @@ import (
 // Metric names in sweep files (docs/results.md).
 const (
 	MetricDelivery = "delivery_ratio"
-	MetricEnergy   = "energy_j_per_device_day"
-	MetricLatency  = "latency_p50_s"
+	// MetricOnTime is the share of pushes delivered within the on-time
+	// deadline; the sweep figures prefer it to MetricDelivery.
+	MetricOnTime = "ontime_ratio"
+	// MetricOnTimeS is the on-time deadline in seconds.
+	MetricOnTimeS = "on_time_s"
+	MetricEnergy  = "energy_j_per_device_day"
+	MetricLatency = "latency_p50_s"
 )
 
-// DefaultKneeTolerance is the knee's tolerance on delivery ratio: one
+// DefaultKneeTolerance is the knee's tolerance on the ratio: one
 // percentage point below the best.
 const DefaultKneeTolerance = 0.01
 
+// DefaultTarget is the on-time (or delivery) ratio a keep-alive interval
+// must reach on every series to be an operating point, and a heat map
+// cell to count as surviving.
+const DefaultTarget = 0.99
+
 // Knee returns the index of the knee of a trade-off curve: starting from
-// the interval with the best delivery ratio (the shortest one if several
-// tie), walk towards longer intervals; the knee is the longest interval
-// reached before the first point whose delivery ratio falls more than tol
-// below the best. Points must be sorted by x; NaN ratios are skipped. It
-// returns -1 when no ratio is a number.
+// the interval with the best ratio (the shortest one if several tie),
+// walk towards longer intervals; the knee is the longest interval reached
+// before the first point whose ratio falls more than tol below the best.
+// Points must be sorted by x; NaN ratios are skipped. It returns -1 when
+// no ratio is a number.
 //
 // "Stays within tolerance" rather than "any point within tolerance": a
 // long interval that is lucky in a noisy replicate after the curve has
 // already fallen does not move the knee.
-func Knee(x, delivery []float64, tol float64) int {
+func Knee(x, ratio []float64, tol float64) int {
 	best, bi := math.Inf(-1), -1
-	for i, d := range delivery {
+	for i, d := range ratio {
 		if finite(d) && d > best {
 			best, bi = d, i
 		}
@@ -45,11 +55,11 @@ func Knee(x, delivery []float64, tol float64) int {
 		return -1
 	}
 	knee := bi
-	for i := bi + 1; i < len(x) && i < len(delivery); i++ {
-		if !finite(delivery[i]) {
+	for i := bi + 1; i < len(x) && i < len(ratio); i++ {
+		if !finite(ratio[i]) {
 			continue
 		}
-		if delivery[i] < best-tol {
+		if ratio[i] < best-tol {
 			break
 		}
 		knee = i
@@ -57,32 +67,75 @@ func Knee(x, delivery []float64, tol float64) int {
 	return knee
 }
 
-// Curve is one series of the trade-off figure: delivery ratio and energy
-// against keep-alive interval, with 95% confidence intervals.
+// Curve is one series of the trade-off figure: the on-time (or delivery)
+// ratio and energy against keep-alive interval, with 95% confidence
+// intervals.
 type Curve struct {
 	// Label names the series: the values of the series parameters and the
 	// group.
 	Label string
 	// X are the keep-alive intervals in seconds, ascending.
 	X []float64
-	// Delivery ratio mean and 95% confidence interval at each X (NaN when
-	// the sweep has no value).
-	Delivery, DeliveryLo, DeliveryHi []float64
+	// Ratio is the mean of the curve's ratio metric (RatioMetric's) at
+	// each X, with its 95% confidence interval (NaN when the sweep has no
+	// value).
+	Ratio, RatioLo, RatioHi []float64
 	// Energy in joules per device-day, mean and 95% confidence interval.
 	Energy, EnergyLo, EnergyHi []float64
 	// Knee is the index of the curve's knee (see Knee), -1 if none.
 	Knee int
 }
 
+// RatioMetric returns the ratio the sweep figures judge a point by:
+// MetricOnTime when the sweep has it, else MetricDelivery (results
+// written before the on-time metric existed), and the on-time deadline in
+// seconds when the sweep records one value for it (NaN otherwise).
+func RatioMetric(s *SweepSummary) (metric string, deadlineS float64) {
+	metric, deadlineS = MetricDelivery, nan
+	seen := false
+	for _, r := range s.Rows {
+		switch r.Metric {
+		case MetricOnTime:
+			metric = MetricOnTime
+		case MetricOnTimeS:
+			if !finite(r.Mean) {
+				continue
+			}
+			if !seen {
+				deadlineS, seen = r.Mean, true
+			} else if r.Mean != deadlineS {
+				deadlineS = nan // the deadline varies: no single value to print
+			}
+		}
+	}
+	if metric != MetricOnTime {
+		deadlineS = nan
+	}
+	return metric, deadlineS
+}
+
+// ratioTitle is the axis title of a ratio metric, with the deadline.
+func ratioTitle(metric string, deadlineS float64) string {
+	if metric != MetricOnTime {
+		return metricTitle(metric)
+	}
+	if finite(deadlineS) {
+		return "on-time ratio (≤ " + fmtNum(deadlineS) + " s)"
+	}
+	return "on-time ratio (within deadline)"
+}
+
 // Curves groups a sweep summary into trade-off curves: one per
 // combination of the series parameters' values and group, x along
-// axes.X. Rows of the heat map's y parameter are series too, so a sweep
-// of interval x timeout gives one curve per timeout.
+// axes.X, the ratio being RatioMetric's. Rows of the heat map's y
+// parameter are series too, so a sweep of interval x timeout gives one
+// curve per timeout.
 func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 	xi := slices.Index(s.Params, axes.X)
 	if xi < 0 {
 		return nil, fmt.Errorf("plots: trade-off: sweep has no parameter %q (have %s)", axes.X, strings.Join(s.Params, ", "))
 	}
+	metric, _ := RatioMetric(s)
 	groups := map[string]bool{}
 	for _, r := range s.Rows {
 		groups[r.Group] = true
@@ -95,7 +148,7 @@ func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 	var order []string
 	byLabel := map[string]*series{}
 	for _, r := range s.Rows {
-		if r.Metric != MetricDelivery && r.Metric != MetricEnergy {
+		if r.Metric != metric && r.Metric != MetricEnergy {
 			continue
 		}
 		x, err := parseParam(axes.X, r.Params[xi])
@@ -123,14 +176,14 @@ func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 			p = &pt{nan, nan, nan, nan, nan, nan}
 			se.pts[x] = p
 		}
-		if r.Metric == MetricDelivery {
+		if r.Metric == metric {
 			p.d, p.dlo, p.dhi = r.Mean, r.Lo, r.Hi
 		} else {
 			p.e, p.elo, p.ehi = r.Mean, r.Lo, r.Hi
 		}
 	}
 	if len(order) == 0 {
-		return nil, fmt.Errorf("plots: trade-off: sweep has no %s or %s rows", MetricDelivery, MetricEnergy)
+		return nil, fmt.Errorf("plots: trade-off: sweep has no %s or %s rows", metric, MetricEnergy)
 	}
 	slices.SortStableFunc(order, func(a, b string) int { return naturalCmp(a, b) })
 	curves := make([]Curve, 0, len(order))
@@ -143,58 +196,103 @@ func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 		slices.Sort(c.X)
 		for _, x := range c.X {
 			p := se.pts[x]
-			c.Delivery = append(c.Delivery, p.d)
-			c.DeliveryLo = append(c.DeliveryLo, p.dlo)
-			c.DeliveryHi = append(c.DeliveryHi, p.dhi)
+			c.Ratio = append(c.Ratio, p.d)
+			c.RatioLo = append(c.RatioLo, p.dlo)
+			c.RatioHi = append(c.RatioHi, p.dhi)
 			c.Energy = append(c.Energy, p.e)
 			c.EnergyLo = append(c.EnergyLo, p.elo)
 			c.EnergyHi = append(c.EnergyHi, p.ehi)
 		}
-		c.Knee = Knee(c.X, c.Delivery, tol)
+		c.Knee = Knee(c.X, c.Ratio, tol)
 		curves = append(curves, c)
 	}
 	return curves, nil
 }
 
-// OperatingPoint picks the operating point among the curves' knees: the
-// knee with the lowest mean energy per device-day (ties: the longer
-// interval, then the first curve). It returns the curve's index and the
-// point's index, or -1, -1 when no curve has a knee.
-func OperatingPoint(curves []Curve) (curve, point int) {
-	curve, point = -1, -1
-	best := math.Inf(1)
-	for ci, c := range curves {
-		k := c.Knee
-		if k < 0 {
-			continue
-		}
-		e := c.Energy[k]
-		if !finite(e) {
-			e = math.Inf(1) // a knee without energy still beats no knee
-		}
-		if curve < 0 || e < best || (e == best && c.X[k] > curves[curve].X[point]) {
-			curve, point, best = ci, k, e
+// Operating is the operating point of a trade-off: the longest keep-alive
+// interval at which every series (every NAT population, every group)
+// meets the target ratio.
+type Operating struct {
+	// X is the interval in seconds.
+	X float64
+	// Worst is the lowest mean ratio over the series at X, and WorstLabel
+	// the series it belongs to.
+	Worst      float64
+	WorstLabel string
+	// EnergyMin and EnergyMax bound the series' mean energy per
+	// device-day at X (NaN when no series has energy there).
+	EnergyMin, EnergyMax float64
+}
+
+// OperatingPoint returns the longest interval at which every curve's mean
+// ratio is at least target; ok is false when no interval qualifies. A
+// curve without a value at an interval does not meet the target there:
+// an operating point must hold for the whole population, so it is
+// never chosen from a subset of it. The choice is literal ("the longest
+// interval that holds everywhere"): unlike Knee it does not stop at the
+// first failing interval, since a longer interval that holds on every
+// series holds.
+func OperatingPoint(curves []Curve, target float64) (op Operating, ok bool) {
+	xs := map[float64]bool{}
+	for _, c := range curves {
+		for _, x := range c.X {
+			xs[x] = true
 		}
 	}
-	return curve, point
+	cand := make([]float64, 0, len(xs))
+	for x := range xs {
+		cand = append(cand, x)
+	}
+	slices.Sort(cand)
+	for i := len(cand) - 1; i >= 0 && len(curves) > 0; i-- {
+		x := cand[i]
+		o := Operating{X: x, Worst: math.Inf(1), EnergyMin: math.Inf(1), EnergyMax: math.Inf(-1)}
+		holds := true
+		for _, c := range curves {
+			j, found := slices.BinarySearch(c.X, x)
+			if !found || !finite(c.Ratio[j]) || c.Ratio[j] < target {
+				holds = false
+				break
+			}
+			if c.Ratio[j] < o.Worst {
+				o.Worst, o.WorstLabel = c.Ratio[j], c.Label
+			}
+			if e := c.Energy[j]; finite(e) {
+				o.EnergyMin, o.EnergyMax = min(o.EnergyMin, e), max(o.EnergyMax, e)
+			}
+		}
+		if holds {
+			if !finite(o.EnergyMin) {
+				o.EnergyMin, o.EnergyMax = nan, nan
+			}
+			return o, true
+		}
+	}
+	return Operating{X: nan, Worst: nan, EnergyMin: nan, EnergyMax: nan}, false
 }
 
 // TradeOffOptions configures TradeOff.
 type TradeOffOptions struct {
 	// Axes assigns the sweep's parameters; zero means PickAxes.
 	Axes SweepAxes
-	// Tolerance is the knee's tolerance on delivery ratio; zero means
+	// Tolerance is the knee's tolerance on the ratio; zero means
 	// DefaultKneeTolerance.
 	Tolerance float64
+	// Target is the ratio every series must reach at the operating point;
+	// zero means DefaultTarget.
+	Target float64
 	// OperatingS is the chosen operating interval in seconds, marked on
 	// both panels; zero means OperatingPoint's choice.
 	OperatingS float64
 }
 
-// TradeOff draws the trade-off figure of a sweep: delivery ratio (top) and
-// energy per device-day (bottom) against keep-alive interval, one line per
-// series with its 95% confidence band, each curve's knee ringed and the
-// operating point marked by a vertical line.
+// TradeOff draws the trade-off figure of a sweep: on-time ratio (delivery
+// ratio for results without it) on top and energy per device-day below,
+// against keep-alive interval, one line per series with its 95%
+// confidence band, each curve's knee ringed, the target as a dotted line,
+// and the operating point (the longest interval where every series meets
+// the target) marked by a vertical line and annotated with its worst
+// ratio and energy.
 func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 	if o.Axes.X == "" {
 		a, err := PickAxes(s.Params)
@@ -206,11 +304,15 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 	if o.Tolerance <= 0 {
 		o.Tolerance = DefaultKneeTolerance
 	}
+	if o.Target <= 0 {
+		o.Target = DefaultTarget
+	}
 	curves, err := Curves(s, o.Axes, o.Tolerance)
 	if err != nil {
 		return nil, err
 	}
-	top := newPlot("Keep-alive trade-off", "", "delivery ratio")
+	metric, deadline := RatioMetric(s)
+	top := newPlot("Keep-alive trade-off", "", ratioTitle(metric, deadline))
 	bot := newPlot("", "keep-alive interval (s)", "energy (J per device-day)")
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	for _, c := range curves {
@@ -224,7 +326,7 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		for pi, pl := range []struct {
 			p         *plot.Plot
 			y, lo, hi []float64
-		}{{top, c.Delivery, c.DeliveryLo, c.DeliveryHi}, {bot, c.Energy, c.EnergyLo, c.EnergyHi}} {
+		}{{top, c.Ratio, c.RatioLo, c.RatioHi}, {bot, c.Energy, c.EnergyLo, c.EnergyHi}} {
 			line, band := xyLine(c.X, pl.y, pl.lo, pl.hi)
 			if len(line) == 0 {
 				continue
@@ -254,16 +356,38 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		}
 	}
 	leg.add("knee (±"+fmtNum(o.Tolerance)+" of best)", ringThumb{ringStyle})
-	op := o.OperatingS
-	if op == 0 {
-		if ci, pi := OperatingPoint(curves); ci >= 0 {
-			op = curves[ci].X[pi]
+	var notes []any
+	ts := draw.LineStyle{Color: colGrey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(1), vg.Points(2)}}
+	tl := hLine{Y: o.Target, Style: ts}
+	top.Add(tl)
+	notes = append(notes, tl)
+	leg.add("target "+fmtNum(o.Target), hLineThumb{ts})
+	vs := draw.LineStyle{Color: colBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
+	if o.OperatingS > 0 {
+		top.Add(vLine{X: o.OperatingS, Style: vs, Label: "chosen interval " + fmtNum(o.OperatingS) + " s", Text: smallText(colBlack), Low: true})
+		bot.Add(vLine{X: o.OperatingS, Style: vs})
+	} else if op, ok := OperatingPoint(curves, o.Target); ok {
+		short := "on-time"
+		if metric != MetricOnTime {
+			short = "delivery"
 		}
-	}
-	if op > 0 {
-		vs := draw.LineStyle{Color: colBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
-		top.Add(vLine{X: op, Style: vs, Label: "operating point " + fmtNum(op) + " s", Text: smallText(colBlack), Low: true})
-		bot.Add(vLine{X: op, Style: vs})
+		label := fmt.Sprintf("operating point %s s: %s ≥ %s on all %d series (worst %.4g)",
+			fmtNum(op.X), short, fmtNum(o.Target), len(curves), op.Worst)
+		ol := vLine{X: op.X, Style: vs, Label: label, Text: smallText(colBlack), Low: true}
+		top.Add(ol)
+		notes = append(notes, ol, op)
+		elabel := ""
+		if finite(op.EnergyMax) {
+			elabel = "energy " + fmtNum(op.EnergyMin) + "–" + fmtNum(op.EnergyMax) + " J/device-day"
+			if op.EnergyMin == op.EnergyMax {
+				elabel = "energy " + fmtNum(op.EnergyMax) + " J/device-day"
+			}
+		}
+		bot.Add(vLine{X: op.X, Style: vs, Label: elabel, Text: smallText(colBlack)})
+		leg.add("operating point", vLineThumb{vs})
+	} else {
+		leg.add("no operating point: no interval", blankThumb{})
+		leg.add("meets "+fmtNum(o.Target)+" on every series", blankThumb{})
 	}
 	for _, p := range []*plot.Plot{top, bot} {
 		p.X.Min, p.X.Max = xmin, xmax
@@ -281,7 +405,28 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 	if bot.Y.Min > 0 {
 		bot.Y.Min = 0
 	}
-	return &Figure{Name: "tradeoff", Panels: []*plot.Plot{top, bot}, legend: leg, sideW: leg.width(), Height: 14 * vg.Centimeter}, nil
+	return &Figure{Name: "tradeoff", Panels: []*plot.Plot{top, bot}, legend: leg, sideW: leg.width(), Height: 14 * vg.Centimeter, notes: notes}, nil
+}
+
+// blankThumb is an empty legend thumbnail, for a legend line of text.
+type blankThumb struct{}
+
+func (blankThumb) Thumbnail(*draw.Canvas) {}
+
+// hLineThumb draws a horizontal line style as a legend thumbnail.
+type hLineThumb struct{ s draw.LineStyle }
+
+func (h hLineThumb) Thumbnail(c *draw.Canvas) {
+	y := (c.Min.Y + c.Max.Y) / 2
+	c.StrokeLine2(h.s, c.Min.X, y, c.Max.X, y)
+}
+
+// vLineThumb draws a vertical line style as a legend thumbnail.
+type vLineThumb struct{ s draw.LineStyle }
+
+func (v vLineThumb) Thumbnail(c *draw.Canvas) {
+	x := (c.Min.X + c.Max.X) / 2
+	c.StrokeLine2(v.s, x, c.Min.Y, x, c.Max.Y)
 }
 
 // ringThumb draws a glyph as a legend thumbnail.

@@ -1,7 +1,9 @@
 package plots
 
 import (
+	"math"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -56,16 +58,83 @@ func TestCurvesKneeFromData(t *testing.T) {
 			t.Errorf("%s: knee at index %d, want interval %g", c.Label, c.Knee, wantKnee[c.Label])
 		}
 		for j := range c.X {
-			if !(c.DeliveryLo[j] <= c.Delivery[j] && c.Delivery[j] <= c.DeliveryHi[j]) {
-				t.Errorf("%s x=%g: CI [%g, %g] does not hold mean %g", c.Label, c.X[j], c.DeliveryLo[j], c.DeliveryHi[j], c.Delivery[j])
+			if !(c.RatioLo[j] <= c.Ratio[j] && c.Ratio[j] <= c.RatioHi[j]) {
+				t.Errorf("%s x=%g: CI [%g, %g] does not hold mean %g", c.Label, c.X[j], c.RatioLo[j], c.RatioHi[j], c.Ratio[j])
 			}
 		}
 	}
-	// Energy falls with the interval, so the cheapest knee is the longest:
-	// the 1800 s timeout's 1200 s interval.
-	ci, pi := OperatingPoint(curves)
-	if ci < 0 || curves[ci].X[pi] != 1200 {
-		t.Errorf("OperatingPoint = curve %d point %d", ci, pi)
+	// The operating point must hold for the whole population: the longest
+	// interval where the strictest NAT (120 s) still meets the target is
+	// 60 s, although the cheapest knee (the old rule) is 1800 s's 1200 s.
+	op, ok := OperatingPoint(curves, DefaultTarget)
+	if !ok || op.X != 60 {
+		t.Fatalf("OperatingPoint = %+v, %v; want 60 s", op, ok)
+	}
+	if op.WorstLabel != "tcp_established=120" || op.Worst < DefaultTarget {
+		t.Errorf("worst series %q at %g, want tcp_established=120 at >= %g", op.WorstLabel, op.Worst, DefaultTarget)
+	}
+	if want := synthEnergy(60); math.Abs(op.EnergyMax-want) > 1e-6*want || math.Abs(op.EnergyMin-want) > 1e-6*want {
+		t.Errorf("energy at the operating point %g..%g, want %g", op.EnergyMin, op.EnergyMax, want)
+	}
+	// Every series meets the target there, and no longer interval holds
+	// on all of them: the definition, checked against the curves.
+	for _, x := range synthIntervals {
+		worst := math.Inf(1)
+		for _, c := range curves {
+			worst = min(worst, c.Ratio[slices.Index(c.X, x)])
+		}
+		if x > op.X && worst >= DefaultTarget {
+			t.Errorf("interval %g s meets the target on every series (worst %g) but is longer than the operating point", x, worst)
+		}
+		if x == op.X && worst < DefaultTarget {
+			t.Errorf("operating point %g s: worst series %g < target", x, worst)
+		}
+	}
+}
+
+// TestCurvesUseOnTime: with QoS 1 a dead connection still delivers
+// nearly everything eventually; the curves must judge by the on-time
+// ratio, and fall back to delivery ratio for sweeps without it.
+func TestCurvesUseOnTime(t *testing.T) {
+	for _, tc := range []struct {
+		onTime bool
+		metric string
+	}{{true, MetricOnTime}, {false, MetricDelivery}} {
+		s := readSynthSweepFormat(t, tc.onTime)
+		m, deadline := RatioMetric(s)
+		if m != tc.metric || (tc.onTime && deadline != 60) || (!tc.onTime && finite(deadline)) {
+			t.Errorf("on-time columns %v: RatioMetric = %s, %g", tc.onTime, m, deadline)
+		}
+		curves, err := Curves(s, SweepAxes{X: "groups.phones.strategy.interval"}, DefaultKneeTolerance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 900 s behind a 300 s NAT: on time 0.6*300/900 = 0.2.
+		c := curves[1]
+		if c.Label != "tcp_established=300" {
+			t.Fatalf("curve 1 is %s", c.Label)
+		}
+		if r := c.Ratio[slices.Index(c.X, 900)]; math.Abs(r-0.2) > 1e-9 {
+			t.Errorf("on-time columns %v: ratio at 900 s/300 s = %g, want the on-time 0.2", tc.onTime, r)
+		}
+	}
+}
+
+func TestOperatingPointWholePopulation(t *testing.T) {
+	x := []float64{60, 120, 300, 600, 900}
+	lenient := Curve{Label: "lenient", X: x, Ratio: []float64{1, 1, 1, 1, 1}, Energy: []float64{50, 40, 30, 20, 10}}
+	strict := Curve{Label: "strict", X: x, Ratio: []float64{1, 0.995, 0.5, 0.4, 0.3}, Energy: []float64{52, 43, 60, 70, 80}}
+	op, ok := OperatingPoint([]Curve{lenient, strict}, 0.99)
+	if !ok || op.X != 120 || op.WorstLabel != "strict" || op.Worst != 0.995 || op.EnergyMin != 40 || op.EnergyMax != 43 {
+		t.Errorf("OperatingPoint = %+v, %v; want 120 s, worst strict 0.995, energy 40..43", op, ok)
+	}
+	// A series that lacks an interval does not hold there.
+	short := Curve{Label: "short", X: x[:1], Ratio: []float64{1}, Energy: []float64{50}}
+	if op, ok := OperatingPoint([]Curve{lenient, short}, 0.99); !ok || op.X != 60 {
+		t.Errorf("with a series swept only at 60 s: %+v, %v; want 60 s", op, ok)
+	}
+	if _, ok := OperatingPoint([]Curve{lenient, strict}, 1.01); ok {
+		t.Error("an unreachable target gave an operating point")
 	}
 }
 
@@ -74,6 +143,27 @@ func TestTradeOffRender(t *testing.T) {
 	f, err := TradeOff(s, TradeOffOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := f.Panels[0].Y.Label.Text; got != "on-time ratio (≤ 60 s)" {
+		t.Errorf("top panel y label %q, want the on-time ratio with its deadline", got)
+	}
+	var op *Operating
+	var line *vLine
+	for _, n := range f.notes {
+		switch n := n.(type) {
+		case Operating:
+			op = &n
+		case vLine:
+			line = &n
+		}
+	}
+	if op == nil || op.X != 60 || line == nil || line.X != 60 {
+		t.Fatalf("operating point %+v, line %+v; want both at 60 s", op, line)
+	}
+	for _, want := range []string{"operating point 60 s", "on-time ≥ 0.99 on all 4 series", "worst 0.99"} {
+		if !contains(line.Label, want) {
+			t.Errorf("operating point label %q lacks %q", line.Label, want)
+		}
 	}
 	checkGolden(t, f)
 }

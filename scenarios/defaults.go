@@ -140,6 +140,9 @@ func (s *Scenario) applyDefaults() {
 	if !has("outputs.plot_format") {
 		s.Outputs.PlotFormat = "svg"
 	}
+	if !has("outputs.on_time") {
+		s.Outputs.OnTime = DefaultOnTime
+	}
 	if s.Sweep != nil && !has("sweep.replicates") {
 		s.Sweep.Replicates = 1
 	}

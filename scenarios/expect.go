@@ -99,6 +99,7 @@ var Metrics = []Metric{
 	{"pushes_sent", nil, true, "pushes the provider sent"},
 	{"pushes_delivered", nil, true, "pushes that reached a device"},
 	{"delivery_ratio", nil, true, "pushes_delivered / pushes_sent"},
+	{"ontime_ratio", nil, true, "pushes delivered within outputs.on_time of being sent / pushes_sent"},
 	{"latency_s", Stats, true, "delivery latency of delivered pushes, seconds"},
 	{"keepalives_per_device_hour", nil, true, "application and TCP keep-alives sent per device-hour"},
 	{"bytes_per_device_hour", nil, true, "bytes sent and received per device-hour"},

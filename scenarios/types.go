@@ -510,7 +510,17 @@ type Outputs struct {
 	Formats []string `yaml:"formats"`
 	// PlotFormat is "svg" (default), "png" or "pdf".
 	PlotFormat string `yaml:"plot_format" jsonschema:"enum=svg,enum=png,enum=pdf"`
+	// OnTime is the on-time deadline: a push delivered within OnTime of
+	// being sent counts as on time (the ontime_ratio metric). It is a
+	// service level the user chooses, not a measured constant. Default
+	// DefaultOnTime (60s).
+	OnTime time.Duration `yaml:"on_time"`
 }
+
+// DefaultOnTime is the default on-time deadline (outputs.on_time): a
+// user-chosen service level ("a push is on time within a minute"), not a
+// sourced constant.
+const DefaultOnTime = 60 * time.Second
 
 // Plots are the figure names Outputs.Plots accepts.
 var Plots = []string{

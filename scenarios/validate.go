@@ -661,6 +661,7 @@ func (v *validator) outputs(s *Scenario) {
 			v.errorf(indexPath("outputs.formats", i), "unknown format %q (%s)", f, strings.Join(Formats, ", "))
 		}
 	}
+	v.positive("outputs.on_time", o.OnTime)
 	switch o.PlotFormat {
 	case "svg", "png", "pdf":
 	default:
