@@ -275,3 +275,27 @@ func TestCI95(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// TestOnTimeRatio: 15 min behind a 300 s NAT delivers nearly every push
+// eventually (QoS 1 redelivery) but few on time; a deadline longer than
+// any latency makes the two ratios equal.
+func TestOnTimeRatio(t *testing.T) {
+	sets := []string{"groups.phones.count=10", "duration=2h", "groups.phones.strategy.interval=15m", "expect=[]",
+		"networks.cell.nat[0].overrides.tcp.established=300s"}
+	res := runTo(t, small(t, "sweep-interval.yaml", sets...), t.TempDir())
+	g := res.Group("phones")
+	ot, ok := res.Metric("ontime_ratio", "phones")
+	if !ok || g.OnTimeRatio == nil || *g.OnTimeRatio != ot || g.OnTimeS != 60 {
+		t.Fatalf("ontime_ratio metric %g (%v), summary %v, on_time_s %g", ot, ok, g.OnTimeRatio, g.OnTimeS)
+	}
+	if !(ot < g.DeliveryRatio-0.2) {
+		t.Errorf("on-time %g, delivery %g: want most pushes late but delivered", ot, g.DeliveryRatio)
+	}
+	res = runTo(t, small(t, "sweep-interval.yaml", append(sets, "outputs.on_time=2h")...), t.TempDir())
+	if g := res.Group("phones"); *g.OnTimeRatio != g.DeliveryRatio || g.OnTimeS != 7200 {
+		t.Errorf("deadline 2h: on-time %g, delivery %g, on_time_s %g", *g.OnTimeRatio, g.DeliveryRatio, g.OnTimeS)
+	}
+	if _, err := scenarios.ParseExpectation("ontime_ratio@phones >= 0.999"); err != nil {
+		t.Error(err)
+	}
+}

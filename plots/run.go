@@ -21,8 +21,6 @@ const maxLinePoints = 2000
 // Groups with no latency points are left out; it fails when none has any.
 func LatencyCDF(groups []GroupSummary) (*Figure, error) {
 	p := newPlot("Push latency CDF", "push latency (s)", "fraction of pushes delivered")
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = secondTicks{}
 	leg := newSideLegend()
 	var notes []any
 	xmin, xmax := math.Inf(1), math.Inf(-1)
@@ -60,6 +58,12 @@ func LatencyCDF(groups []GroupSummary) (*Figure, error) {
 		return nil, fmt.Errorf("plots: latency CDF: no group has latency_cdf points")
 	}
 	p.X.Min, p.X.Max = xmin, xmax
+	if xmax/xmin >= 10 {
+		// Log only when latencies span a decade: inside one, a log axis
+		// has no round values to label.
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = secondTicks{}
+	}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	return &Figure{Name: "latency_cdf", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: notes}, nil
@@ -260,11 +264,31 @@ func ServerView(samples []Sample) (*Figure, error) {
 		leg.add(l.label, ln)
 	}
 	if len(rec) > 0 {
-		bucket := minStep(rec)
-		rate := make(plotter.XYs, len(rec))
-		for i, p := range rec {
-			rate[i] = plotter.XY{X: p.X, Y: p.Y / bucket * 60}
+		// timeseries.csv has reconnect rows only for buckets with
+		// reconnects: the bucket is the spacing of all samples, and
+		// missing buckets are zero.
+		var times plotter.XYs
+		for _, s := range all {
+			times = append(times, s.xys...)
 		}
+		slices.SortFunc(times, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+		bucket := minStep(times)
+		byT := map[float64]float64{}
+		for _, p := range rec {
+			byT[p.X] = p.Y
+		}
+		var rate plotter.XYs
+		if n := span / bucket; n <= 1e6 {
+			for i := 0; float64(i) <= n; i++ {
+				t := float64(i) * bucket
+				rate = append(rate, plotter.XY{X: t, Y: byT[t] / bucket * 60})
+				delete(byT, t)
+			}
+		}
+		for t, y := range byT { // off the grid: keep as they are
+			rate = append(rate, plotter.XY{X: t, Y: y / bucket * 60})
+		}
+		slices.SortFunc(rate, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		ls, _ := seriesStyle(3)
 		ln, err := plotter.NewLine(scaleX(decimate(rate, maxLinePoints), div))
 		if err != nil {

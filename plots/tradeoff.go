@@ -378,12 +378,12 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		notes = append(notes, ol, op)
 		elabel := ""
 		if finite(op.EnergyMax) {
-			elabel = "energy " + fmtNum(op.EnergyMin) + "–" + fmtNum(op.EnergyMax) + " J/device-day"
+			elabel = "energy " + fmtEnergy(op.EnergyMin) + "–" + fmtEnergy(op.EnergyMax) + " J/device-day over the series"
 			if op.EnergyMin == op.EnergyMax {
-				elabel = "energy " + fmtNum(op.EnergyMax) + " J/device-day"
+				elabel = "energy " + fmtEnergy(op.EnergyMax) + " J/device-day"
 			}
 		}
-		bot.Add(vLine{X: op.X, Style: vs, Label: elabel, Text: smallText(colBlack)})
+		bot.Add(vLine{X: op.X, Style: vs, Label: elabel, Text: smallText(colBlack), Low: true})
 		leg.add("operating point", vLineThumb{vs})
 	} else {
 		leg.add("no operating point: no interval", blankThumb{})
@@ -503,6 +503,15 @@ func leadingNumber(s string) (float64, string) {
 // significant digits.
 func fmtNum(v float64) string {
 	return fmt.Sprintf("%.4g", v)
+}
+
+// fmtEnergy formats joules without an exponent: 3 significant digits,
+// whole joules from 1000 up.
+func fmtEnergy(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
 }
 
 // sideLegend is a legend drawn in a figure's side strip; it remembers its
