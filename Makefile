@@ -15,7 +15,7 @@ GINKGO    ?= $(GO) tool ginkgo
 # Where the scenario suite writes its JUnit and JSON reports.
 REPORTS   ?= out/ci
 
-.PHONY: all build test lint deps test-unit test-scenarios test-real test-race bench fuzz clean
+.PHONY: all build test lint deps test-unit test-scenarios test-real test-race bench fuzz gallery clean
 
 all: build
 
@@ -70,6 +70,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## gallery: redraw docs/gallery/ and the README's gallery section from the
+## shipped scenarios (TestGallery fails when they are stale).
+gallery:
+	$(GO) test -count=1 -run '^TestGallery$$' ./harness -args -update-gallery
 
 clean:
 	rm -rf out results

@@ -224,14 +224,17 @@ type Operating struct {
 	EnergyMin, EnergyMax float64
 }
 
-// OperatingPoint returns the longest interval at which every curve's mean
-// ratio is at least target; ok is false when no interval qualifies. A
-// curve without a value at an interval does not meet the target there:
-// an operating point must hold for the whole population, so it is
-// never chosen from a subset of it. The choice is literal ("the longest
-// interval that holds everywhere"): unlike Knee it does not stop at the
-// first failing interval, since a longer interval that holds on every
-// series holds.
+// OperatingPoint returns the interval to run at: among the intervals at
+// which every curve's mean ratio is at least target, the one whose
+// worst-case energy (the most expensive series there) is lowest, ties
+// going to the longer interval. ok is false when no interval qualifies.
+// A curve without a value at an interval does not meet the target there:
+// an operating point must hold for the whole population, so it is never
+// chosen from a subset of it. Energy decides, not the interval's length,
+// because a keep-alive just longer than a NAT's timeout can still meet an
+// on-time target (each keep-alive fails and the device reconnects within
+// the deadline) while costing far more than a shorter interval. Without
+// energy data the longest qualifying interval is chosen.
 func OperatingPoint(curves []Curve, target float64) (op Operating, ok bool) {
 	xs := map[float64]bool{}
 	for _, c := range curves {
@@ -244,6 +247,7 @@ func OperatingPoint(curves []Curve, target float64) (op Operating, ok bool) {
 		cand = append(cand, x)
 	}
 	slices.Sort(cand)
+	best := Operating{X: nan, Worst: nan, EnergyMin: nan, EnergyMax: nan}
 	for i := len(cand) - 1; i >= 0 && len(curves) > 0; i-- {
 		x := cand[i]
 		o := Operating{X: x, Worst: math.Inf(1), EnergyMin: math.Inf(1), EnergyMax: math.Inf(-1)}
@@ -261,14 +265,20 @@ func OperatingPoint(curves []Curve, target float64) (op Operating, ok bool) {
 				o.EnergyMin, o.EnergyMax = min(o.EnergyMin, e), max(o.EnergyMax, e)
 			}
 		}
-		if holds {
-			if !finite(o.EnergyMin) {
-				o.EnergyMin, o.EnergyMax = nan, nan
-			}
-			return o, true
+		if !holds {
+			continue
+		}
+		if !finite(o.EnergyMin) {
+			o.EnergyMin, o.EnergyMax = nan, nan
+		}
+		switch {
+		case !ok:
+			best, ok = o, true
+		case finite(o.EnergyMax) && (!finite(best.EnergyMax) || o.EnergyMax < best.EnergyMax):
+			best = o
 		}
 	}
-	return Operating{X: nan, Worst: nan, EnergyMin: nan, EnergyMax: nan}, false
+	return best, ok
 }
 
 // TradeOffOptions configures TradeOff.

@@ -136,6 +136,20 @@ func TestOperatingPointWholePopulation(t *testing.T) {
 	if _, ok := OperatingPoint([]Curve{lenient, strict}, 1.01); ok {
 		t.Error("an unreachable target gave an operating point")
 	}
+	// Just past a NAT's timeout every keep-alive fails but the device
+	// reconnects within the deadline: the ratio holds at 310 s, yet the
+	// reconnects cost more than keep-alives at 270 s, which wins.
+	x = []float64{120, 270, 310}
+	cheap := Curve{Label: "nat-1800", X: x, Ratio: []float64{1, 1, 1}, Energy: []float64{11000, 6000, 5700}}
+	past := Curve{Label: "nat-300", X: x, Ratio: []float64{1, 1, 1}, Energy: []float64{11000, 6100, 11900}}
+	if op, ok := OperatingPoint([]Curve{cheap, past}, 0.99); !ok || op.X != 270 || op.EnergyMax != 6100 {
+		t.Errorf("OperatingPoint = %+v, %v; want 270 s (worst-case energy 6100 < 11900 at 310 s)", op, ok)
+	}
+	// Equal worst-case energy: the longer interval.
+	flat := Curve{Label: "flat", X: x, Ratio: []float64{1, 1, 1}, Energy: []float64{5, 5, 5}}
+	if op, _ := OperatingPoint([]Curve{flat}, 0.99); op.X != 310 {
+		t.Errorf("with equal energy everywhere: %v s, want the longest, 310 s", op.X)
+	}
 }
 
 func TestTradeOffRender(t *testing.T) {
