@@ -94,7 +94,8 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-// benchEngine runs the ping workload for 24 virtual hours and, in the
+// benchEngine runs the ping workload for -sim.hours virtual hours (24
+// by default) and, in the
 // same run, the floor (floor_test.go): gVisor alone exchanging as many
 // pings and pongs over as many connections. The two are interleaved, a
 // slice of virtual time of the engine then the floor's share of
@@ -102,7 +103,7 @@ func heapInUse() uint64 {
 // ratio is engine ns/packet over floor ns/packet.
 func benchEngine(b *testing.B, n int, cfg Config) {
 	const slice = 15 * time.Minute
-	slices := int(time.Duration(*benchHours) * time.Hour / slice)
+	parts := int(time.Duration(*benchHours) * time.Hour / slice)
 	for b.Loop() {
 		perStack := cfg.DevicesPerStack
 		if perStack <= 0 {
@@ -114,7 +115,7 @@ func benchEngine(b *testing.B, n int, cfg Config) {
 		var wall time.Duration
 		var cpu time.Duration
 		pongs := 0
-		for h := range slices {
+		for range parts {
 			start := time.Now()
 			c0 := cpuTime()
 			w.Scheduler().RunFor(slice)
@@ -124,11 +125,7 @@ func benchEngine(b *testing.B, n int, cfg Config) {
 			for _, c := range cs {
 				p += c.pongs
 			}
-			if h == slices-1 {
-				fl.run(p - fl.done)
-			} else {
-				fl.run(p - pongs)
-			}
+			fl.run(p - pongs)
 			pongs = p
 		}
 		after := heapInUse()
