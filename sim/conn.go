@@ -63,3 +63,39 @@ var (
 	ErrNetworkDown   = errors.New("network down")
 	ErrAddrChanged   = errors.New("local address changed")
 )
+
+// closeNote is an OnClosed callback waiting to run: exactly one of tcp
+// and udp is set.
+type closeNote struct {
+	tcp *tcpConn
+	udp *UDPSocket
+	err error
+}
+
+// closed queues a socket's OnClosed. Closing a socket (Close, Abort, a
+// stack error, a device's teardown) never calls its handler from inside
+// the close: the callbacks run in the order the sockets closed, on the
+// scheduler goroutine, from the barrier that follows the current event
+// (or from flushClosed), so before virtual time moves. A handler may
+// therefore close, dial or change the device's network from anywhere
+// without re-entering the engine's own loops.
+func (w *World) closed(n closeNote) { w.closing = append(w.closing, n) }
+
+// flushClosed runs the queued OnClosed callbacks, including those the
+// callbacks themselves queue, in FIFO order. It is re-entrant: a nested
+// call takes over the rest of the queue.
+func (w *World) flushClosed() {
+	for w.closeHead < len(w.closing) {
+		n := w.closing[w.closeHead]
+		w.closing[w.closeHead] = closeNote{}
+		w.closeHead++
+		if w.closeHead == len(w.closing) {
+			w.closing, w.closeHead = w.closing[:0], 0
+		}
+		if n.tcp != nil {
+			n.tcp.h.OnClosed(n.tcp, n.err)
+		} else {
+			n.udp.h.OnClosed(n.udp, n.err)
+		}
+	}
+}

@@ -258,8 +258,9 @@ func (w *World) detach(d *Device) {
 }
 
 // teardown aborts every socket of d, as a phone's OS does when the
-// network the sockets were bound to goes away, and reports err to their
-// handlers. Packets the aborts emit are dropped at the interface.
+// network the sockets were bound to goes away, and queues err for their
+// handlers (the caller flushes once the device is in its new state).
+// Packets the aborts emit are dropped at the interface.
 func (d *Device) teardown(err error) {
 	d.socks.closeAll(err)
 }
@@ -298,6 +299,10 @@ func (d *Device) rebind(n *Network, old, addr netip.Addr, reason error) error {
 		return fmt.Errorf("sim: device %q: %w", d.name, err)
 	}
 	w.emit(Event{Kind: EventAddrChange, Device: d, Addr: addr, Old: old, Detail: n.cfg.Name})
+	// The old sockets' handlers learn of the teardown only now, with
+	// the new address in place: a handler that redials at once gets a
+	// socket on the new address, and the teardown above never sees it.
+	w.flushClosed()
 	d.changed(old)
 	return nil
 }
@@ -328,6 +333,7 @@ func (d *Device) SetInterfaceUp(up bool) {
 		d.teardown(ErrNetworkDown)
 	}
 	d.w.emit(Event{Kind: EventNetworkChange, Device: d, Down: !up})
+	d.w.flushClosed()
 	d.changed(d.addr)
 }
 

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ type iface struct {
 
 // sock is anything a device tears down when its network changes.
 type sock interface {
+	id() uint64
 	teardown(err error)
 	setSlot(i int)
 	slot() int
@@ -48,11 +50,16 @@ func (ss *sockSet) remove(k sock) {
 	k.setSlot(-1)
 }
 
+// closeAll tears down every socket of the set. It snapshots the set
+// first and tears the snapshot down in creation (id) order; teardowns
+// only queue their OnClosed callbacks (World.closed), so nothing a
+// handler does (dial, listen, close) can observe or disturb the loop,
+// and a socket opened by a handler is not in the snapshot.
 func (ss *sockSet) closeAll(err error) {
-	// Tear down in creation order of what is left, newest last, so the
-	// callbacks run in a deterministic order.
-	for len(ss.s) > 0 {
-		ss.s[0].teardown(err)
+	snap := slices.Clone(ss.s)
+	slices.SortFunc(snap, func(a, b sock) int { return cmpU64(a.id(), b.id()) })
+	for _, k := range snap {
+		k.teardown(err)
 	}
 }
 
@@ -336,7 +343,8 @@ func (c *tcpConn) Write(p []byte) (int, error) {
 }
 
 // Close implements Conn: FIN after queued data. OnClosed runs with
-// ErrClosedLocally as an event at the current instant.
+// ErrClosedLocally after the current callback returns, at the same
+// virtual instant (see World.closed).
 func (c *tcpConn) Close() error {
 	if c.state == stClosed {
 		return nil
@@ -345,7 +353,7 @@ func (c *tcpConn) Close() error {
 	return nil
 }
 
-// Abort implements Conn: RST.
+// Abort implements Conn: RST. OnClosed follows as for Close.
 func (c *tcpConn) Abort() {
 	if c.state == stClosed {
 		return
@@ -370,7 +378,7 @@ func (c *tcpConn) finish(err error, graceful bool) {
 	c.owner.socks.remove(c)
 	w := c.owner.w
 	w.emit(Event{Kind: EventConnDown, Device: c.owner.dev, Conn: c.cid, Local: c.local.addrPort(), Remote: c.remote.addrPort(), Err: err})
-	c.h.OnClosed(c, err)
+	w.closed(closeNote{tcp: c, err: err})
 }
 
 // mapErr turns a gVisor error into one of the package's reasons.

@@ -105,7 +105,8 @@ func (s *UDPSocket) dispatch() {
 	}
 }
 
-// Close closes the socket; OnClosed runs with ErrClosedLocally.
+// Close closes the socket; OnClosed runs with ErrClosedLocally after the
+// current callback returns, at the same virtual instant.
 func (s *UDPSocket) Close() error {
 	s.teardown(ErrClosedLocally)
 	return nil
@@ -119,5 +120,5 @@ func (s *UDPSocket) teardown(err error) {
 	s.wq.EventUnregister(&s.we)
 	s.ep.Close()
 	s.owner.socks.remove(s)
-	s.h.OnClosed(s, err)
+	s.owner.w.closed(closeNote{udp: s, err: err})
 }

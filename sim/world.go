@@ -103,7 +103,10 @@ type World struct {
 
 	subs   []func(Event)
 	connID uint64
-	capt   *capture
+	// closing holds OnClosed callbacks not yet run, from closeHead on.
+	closing   []closeNote
+	closeHead int
+	capt      *capture
 
 	// stages holds the packet stages as func values made once: a
 	// method value made per packet would allocate.
@@ -399,7 +402,11 @@ func (w *World) barrier() {
 		w.mu.Unlock()
 		if len(out) == 0 && len(notes) == 0 {
 			w.spare, w.nspar = out, notes
-			return
+			if w.closeHead == len(w.closing) {
+				return
+			}
+			w.flushClosed()
+			continue
 		}
 		if len(out) > 1 {
 			// Processors and the scheduler goroutine append in racy
@@ -432,6 +439,7 @@ func (w *World) barrier() {
 			}
 		}
 		w.spare, w.nspar = out[:0], notes[:0]
+		w.flushClosed()
 	}
 }
 
