@@ -194,23 +194,11 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 	}
 	r := &runner{sc: s, opts: opts, nets: map[string]*netState{}, byClient: map[string]*devState{}, byAddr: map[netip.Addr]*devState{}}
 
-	// Groups in name order; the device TCP profile is world-wide.
+	// Groups in name order; each group's devices get its TCP profile
+	// (the engine puts devices of different profiles on different
+	// stacks).
 	gnames := sortedKeys(s.Groups)
-	var prof *scenarios.TCPProfile
-	for _, gn := range gnames {
-		g := s.Groups[gn]
-		p := g.TCP
-		p.UserTimeout = 0 // per connection
-		if prof == nil {
-			prof = &p
-		} else if *prof != p {
-			return nil, fmt.Errorf("groups.%s.tcp: the engine has one device TCP profile (RTO bounds, retries); every group must use the same (user_timeout may differ)", gn)
-		}
-	}
 	cfg := sim.Config{Seed: s.Seed, Wall: s.Clock == scenarios.ClockWall}
-	if prof != nil {
-		cfg.DeviceTCP = sim.TCPProfile{MinRTO: prof.MinRTO, MaxRTO: prof.MaxRTO, MaxRetries: prof.MaxRetries, SynRetries: prof.SYNRetries}
-	}
 	r.w = sim.NewWorld(cfg)
 	r.sched = r.w.Scheduler()
 	r.start = r.w.Now()
@@ -613,6 +601,8 @@ func (r *runner) buildGroups(gnames []string) error {
 			return fmt.Errorf("groups.%s.backoff: %w", gn, err)
 		}
 		params := r.strategyParams(gc)
+		// user_timeout is per connection (the client's dial options).
+		prof := &sim.TCPProfile{MinRTO: gc.TCP.MinRTO, MaxRTO: gc.TCP.MaxRTO, MaxRetries: gc.TCP.MaxRetries, SynRetries: gc.TCP.SYNRetries}
 		r.groups = append(r.groups, g)
 		for i := range gc.Count {
 			ds := &devState{r: r, idx: len(r.devs), name: fmt.Sprintf("%s/%d", gn, i), g: g}
@@ -623,7 +613,7 @@ func (r *runner) buildGroups(gnames []string) error {
 			g.strategyName = st.Name()
 			ds.strat = newAlarmed(st, gc.Alarm, r.start)
 			r.curAdding = ds
-			d, err := r.w.AddDevice(sim.DeviceConfig{Name: ds.name, Network: ns.net})
+			d, err := r.w.AddDevice(sim.DeviceConfig{Name: ds.name, Network: ns.net, TCP: prof})
 			r.curAdding = nil
 			if err != nil {
 				return fmt.Errorf("groups.%s: device %d: %w", gn, i, err)

@@ -82,6 +82,29 @@ type DeviceConfig struct {
 	// Addr fixes the device's address; zero allocates one from the
 	// network's prefix.
 	Addr netip.Addr
+	// TCP is the device's TCP profile (RTO bounds, retries, buffers: a
+	// phone OS's sysctls); nil means Config.DeviceTCP. The profile is
+	// stack-wide in gVisor, so devices with different profiles live on
+	// different stacks.
+	TCP *TCPProfile
+}
+
+// deviceStack returns the stack the next device with profile p joins:
+// the newest stack of that profile while it has fewer than
+// DevicesPerStack NICs, else a new one. Stacks are sharded per profile.
+func (w *World) deviceStack(p TCPProfile) (*netStack, error) {
+	if st := w.devStacks[p]; st != nil && st.nics < w.cfg.DevicesPerStack {
+		return st, nil
+	}
+	st, err := w.newStack(p)
+	if err != nil {
+		return nil, err
+	}
+	if w.devStacks == nil {
+		w.devStacks = make(map[TCPProfile]*netStack)
+	}
+	w.devStacks[p] = st
+	return st, nil
 }
 
 // Tap is one packet seen at a device's radio: when, which way, how big.
@@ -147,13 +170,13 @@ func (w *World) AddDevice(cfg DeviceConfig) (*Device, error) {
 	if cfg.Name == "" {
 		cfg.Name = fmt.Sprintf("dev%d", idx)
 	}
-	shard := idx / w.cfg.DevicesPerStack
-	for len(w.devStack) <= shard {
-		st, err := w.newStack(w.cfg.DeviceTCP)
-		if err != nil {
-			return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
-		}
-		w.devStack = append(w.devStack, st)
+	prof := w.cfg.DeviceTCP
+	if cfg.TCP != nil {
+		prof = *cfg.TCP
+	}
+	st, err := w.deviceStack(prof)
+	if err != nil {
+		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
 	d := &Device{name: cfg.Name, up: true}
 	d.iface = iface{w: w, dev: d}
@@ -164,7 +187,7 @@ func (w *World) AddDevice(cfg DeviceConfig) (*Device, error) {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
 	d.ep = &nicEP{dev: d, rawLink: rawLink{mtu: w.cfg.MTU}}
-	if err := w.devStack[shard].addNIC(d.ep, addr); err != nil {
+	if err := st.addNIC(d.ep, addr); err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
 	d.st = d.ep.st

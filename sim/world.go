@@ -46,7 +46,8 @@ type Config struct {
 	Processors int
 	// MTU of every NIC (default 1500).
 	MTU uint32
-	// DeviceTCP is the TCP profile of the device stacks.
+	// DeviceTCP is the TCP profile of devices that do not choose one
+	// (DeviceConfig.TCP).
 	DeviceTCP TCPProfile
 }
 
@@ -87,9 +88,10 @@ type World struct {
 	notes []notifiable
 	nspar []notifiable
 
-	stacks   []*netStack
-	devStack []*netStack
-	dirty    []*netStack
+	stacks []*netStack
+	// devStacks is the newest device stack of each TCP profile.
+	devStacks map[TCPProfile]*netStack
+	dirty     []*netStack
 
 	hosts      []*Host
 	hostByAddr map[uint32]*Host
