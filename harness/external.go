@@ -16,9 +16,10 @@ import (
 	"github.com/natsim/natsim/sim/push"
 )
 
-// spliceBuffer bounds the bytes a splice holds for one direction beyond
-// what the sockets buffer (the engine's sim.Conn cannot pause reads, so
-// device-to-server bytes that the real socket will not take wait here).
+// spliceBuffer bounds the device bytes a splice holds beyond what the
+// sockets buffer. The splice pauses reading the device connection while
+// the real socket will not take more, so it holds at most one read; the
+// bound only guards against a bug.
 const spliceBuffer = 256 << 10
 
 // external is the state of a run against a real server.
@@ -206,6 +207,10 @@ func (s spliceDev) OnData(c sim.Conn, p []byte) {
 	}
 }
 
+// queueUp holds device bytes the real socket has not taken and stops
+// reading the device connection until flushUp has written them: the
+// simulated server host's receive window closes and the device's writes
+// go short, as against a slow real server.
 func (s *splice) queueUp(p []byte) {
 	if len(s.toUp)+len(p) > spliceBuffer {
 		s.r.ext.sum.Overflows++
@@ -213,6 +218,13 @@ func (s *splice) queueUp(p []byte) {
 		return
 	}
 	s.toUp = append(s.toUp, p...)
+	s.pauseDev(true)
+}
+
+func (s *splice) pauseDev(paused bool) {
+	if rp, ok := s.dev.(sim.ReadPauser); ok {
+		rp.SetReadPaused(paused)
+	}
 }
 
 // flushUp writes queued device bytes to the real socket.
@@ -225,6 +237,9 @@ func (s *splice) flushUp() {
 		return
 	}
 	s.toUp = append(s.toUp[:0], s.toUp[n:]...)
+	if len(s.toUp) == 0 && !s.devDone {
+		s.pauseDev(false)
+	}
 }
 
 // flushDev writes held server bytes to the device and resumes reading

@@ -34,6 +34,18 @@ type Conn interface {
 	RemoteAddr() netip.AddrPort
 }
 
+// ReadPauser is implemented by connections whose reads can be paused
+// for backpressure: the engine's TCP connections and sim/hostnet's. A
+// splice pauses one side while the other cannot take more.
+type ReadPauser interface {
+	// SetReadPaused stops (true) or resumes (false) delivering received
+	// bytes to OnData. While paused the bytes stay in the TCP receive
+	// buffer, so the advertised window closes and the peer's writes go
+	// short; resuming delivers them in order. Must be called on the
+	// scheduler goroutine.
+	SetReadPaused(paused bool)
+}
+
 // ConnHandler receives a connection's events on the scheduler goroutine.
 type ConnHandler interface {
 	// OnConnected runs once the connection is established (for a dialled

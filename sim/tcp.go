@@ -145,6 +145,7 @@ type tcpConn struct {
 	h         ConnHandler
 	state     connState
 	wantWrite bool
+	paused    bool
 	queued    atomic.Bool
 	idx       int
 	opts      *TCPOptions
@@ -297,6 +298,9 @@ func (r *rbuf) Write(p []byte) (int, error) { r.b = append(r.b, p...); return le
 
 func (c *tcpConn) readAll() {
 	w := c.owner.w
+	if c.paused && !c.failed() {
+		return
+	}
 	for c.state == stOpen {
 		w.rb.b = w.rb.b[:0]
 		_, err := c.ep.Read(&w.rb, tcpip.ReadOptions{})
@@ -315,6 +319,26 @@ func (c *tcpConn) readAll() {
 			c.finish(mapErr(err), false)
 			return
 		}
+	}
+}
+
+// failed reports whether the endpoint has hit a hard error (RST,
+// timeout): a paused connection still reports those at once.
+func (c *tcpConn) failed() bool {
+	ep, ok := c.ep.(*tcp.Endpoint)
+	return ok && ep.EndpointState() == tcp.StateError
+}
+
+// SetReadPaused implements ReadPauser. Resuming queues the connection
+// for dispatch, so the held bytes reach OnData from the barrier at the
+// current instant, never from inside this call.
+func (c *tcpConn) SetReadPaused(paused bool) {
+	if c.paused == paused {
+		return
+	}
+	c.paused = paused
+	if !paused && c.state != stClosed {
+		c.NotifyEvent(waiter.ReadableEvents)
 	}
 }
 
