@@ -726,25 +726,11 @@ func (cc *clientConn) OnData(conn sim.Conn, p []byte) {
 		}
 	}
 	cc.r.Feed(p)
-	for cc.live() {
-		h, body, ok, err := cc.r.Next()
-		if err != nil {
-			reason := ReasonProtocolError
-			if errors.Is(err, ErrTooLarge) {
-				reason = ReasonPacketTooLarge
-			}
-			c.lose(reason, err, abortConn)
-			return
-		}
-		if !ok {
-			return
-		}
-		if err := cc.handle(h, body); err != nil {
-			c.lose(ReasonProtocolError, err, abortConn)
-			return
-		}
-	}
+	cc.r.drain(cc)
 }
+
+// fail closes the connection with a RST after bad input.
+func (cc *clientConn) fail(reason Reason, err error) { cc.c.lose(reason, err, abortConn) }
 
 func (cc *clientConn) handle(h byte, body []byte) error {
 	c := cc.c

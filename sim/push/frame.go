@@ -123,6 +123,41 @@ func (r *Reader) Next() (header byte, body []byte, ok bool, err error) {
 
 // keepTail copies an incomplete packet out of the caller's slice, which is
 // only valid during the OnData call, into the Reader's own buffer.
+// packetConn is a connection, client or server side, that consumes the
+// packets a Reader decodes.
+type packetConn interface {
+	// live reports whether the connection still reads packets.
+	live() bool
+	// handle acts on one packet; an error closes the connection.
+	handle(header byte, body []byte) error
+	// fail closes the connection after bad input, with the reason.
+	fail(reason Reason, err error)
+}
+
+// drain hands every complete packet fed so far to c while c is live. A
+// framing error or a packet c rejects fails c: too large, or a protocol
+// error.
+func (r *Reader) drain(c packetConn) {
+	for c.live() {
+		h, body, ok, err := r.Next()
+		if err != nil {
+			reason := ReasonProtocolError
+			if errors.Is(err, ErrTooLarge) {
+				reason = ReasonPacketTooLarge
+			}
+			c.fail(reason, err)
+			return
+		}
+		if !ok {
+			return
+		}
+		if err := c.handle(h, body); err != nil {
+			c.fail(ReasonProtocolError, err)
+			return
+		}
+	}
+}
+
 func (r *Reader) keepTail() {
 	if r.copy {
 		return

@@ -700,29 +700,20 @@ func (sc *serverConn) OnData(c sim.Conn, p []byte) {
 			return
 		}
 	}
-	if sc.state != stateAwaitConnect && sc.state != stateConnected {
+	if !sc.live() {
 		return
 	}
 	sc.r.Feed(p)
-	for sc.state == stateAwaitConnect || sc.state == stateConnected {
-		h, body, ok, err := sc.r.Next()
-		if err != nil {
-			reason := ReasonProtocolError
-			if errors.Is(err, ErrTooLarge) {
-				reason = ReasonPacketTooLarge
-			}
-			sc.shut(reason, err, abortConn)
-			return
-		}
-		if !ok {
-			return
-		}
-		if err := sc.handle(h, body); err != nil {
-			sc.shut(ReasonProtocolError, err, abortConn)
-			return
-		}
-	}
+	sc.r.drain(sc)
 }
+
+// live reports whether the connection still reads packets.
+func (sc *serverConn) live() bool {
+	return sc.state == stateAwaitConnect || sc.state == stateConnected
+}
+
+// fail closes the connection with a RST after bad input.
+func (sc *serverConn) fail(reason Reason, err error) { sc.shut(reason, err, abortConn) }
 
 // consumeTLS counts the emulated handshake's client flights, answering each
 // one, and returns the bytes that follow the handshake.
