@@ -39,8 +39,8 @@ func (k EventKind) String() string {
 // on the closing event, Stats.Refreshes overall), not reported one by one.
 type Event struct {
 	Kind EventKind
-	// Reason refines Kind: "outbound", "inbound", "loose_pickup", "hairpin"
-	// for creation; the TCP state or "udp_initial"/"udp_stream"/"icmp" for
+	// Reason refines Kind: "outbound", "inbound", "loose_pickup" for
+	// creation; the TCP state or "udp_initial"/"udp_stream"/"icmp" for
 	// expiry; "table_full", "flush", "address_change" for the others.
 	Reason string
 	// Time is the simulated time the event happened.

@@ -140,8 +140,8 @@ func remotePort(p Protocol, port uint16) uint16 {
 
 // rewriteSrc rewrites the source endpoint of the packet whose transport
 // bytes are l4, updating the IP, pseudo-header and transport checksums
-// incrementally. full says l4 holds the whole transport header; for a
-// truncated embedded header only the fields present are touched.
+// incrementally. In a truncated TCP header quoted by an ICMP error the
+// checksum lies beyond the quote, so only the port is rewritten.
 func rewriteSrc(ip header.IPv4, proto Protocol, l4 []byte, addr [4]byte, port uint16) {
 	oldA, newA := ip.SourceAddress(), tcpip.AddrFrom4(addr)
 	ip.SetSourceAddressWithChecksumUpdate(newA)
