@@ -53,7 +53,7 @@ func (t *Timer) Reset(d time.Duration) {
 	if t.idx >= 0 {
 		s.remove(int(t.idx))
 	}
-	s.push(t, s.nowNanosLocked()+max(int64(d), 0))
+	s.push(t, int64(s.Elapsed())+max(int64(d), 0))
 }
 
 // Pending reports whether the timer is armed.
@@ -122,13 +122,6 @@ func (s *Scheduler) Wall() bool { return s.wall }
 
 // Epoch returns the time at which the simulation started.
 func (s *Scheduler) Epoch() time.Time { return s.epoch }
-
-func (s *Scheduler) nowNanosLocked() int64 {
-	if s.wall {
-		return int64(time.Since(s.wallStart))
-	}
-	return s.now.Load()
-}
 
 // Elapsed returns the time since the epoch.
 func (s *Scheduler) Elapsed() time.Duration {
@@ -225,9 +218,9 @@ func (s *Scheduler) Next() (time.Time, bool) {
 	return s.epoch.Add(time.Duration(s.heap[0].at)), true
 }
 
-// Step runs the next event if one is due no later than limit (nanoseconds
+// step runs the next event if one is due no later than limit (nanoseconds
 // since the epoch) and reports whether it ran one. On the virtual clock
-// time jumps to the event; on the wall clock Step does not sleep.
+// time jumps to the event; on the wall clock step does not sleep.
 func (s *Scheduler) step(limit int64) bool {
 	s.mu.Lock()
 	if len(s.posted) > 0 {
@@ -235,7 +228,8 @@ func (s *Scheduler) step(limit int64) bool {
 		s.posted[0] = nil
 		s.posted = s.posted[1:]
 		s.mu.Unlock()
-		s.run(f, nil)
+		f()
+		s.finish()
 		return true
 	}
 	if len(s.heap) == 0 || s.heap[0].at > limit {
@@ -256,21 +250,18 @@ func (s *Scheduler) step(limit int64) bool {
 		t.pf, t.pkt = nil, nil
 		s.free = append(s.free, t)
 		s.mu.Unlock()
-		s.events++
 		f(p)
-		if s.after != nil {
-			s.after()
-		}
-		return true
+	} else {
+		s.mu.Unlock()
+		t.f()
 	}
-	s.mu.Unlock()
-	s.run(t.f, nil)
+	s.finish()
 	return true
 }
 
-func (s *Scheduler) run(f func(), _ *packet) {
+// finish counts the event that just ran and runs the post-event hook.
+func (s *Scheduler) finish() {
 	s.events++
-	f()
 	if s.after != nil {
 		s.after()
 	}
