@@ -365,9 +365,16 @@ func cloud(name string, tcp, udp time.Duration, m MappingBehavior, f FilteringBe
 	}
 }
 
+// presetAliases maps the research notes' section 7.1 names to the
+// shorter names the presets go by.
+var presetAliases = map[string]string{
+	"enterprise-fw-paloalto":  "enterprise-fw",
+	"linux-conntrack-default": "linux-conntrack",
+}
+
 func findPreset(name string) *presetDef {
-	if name == "enterprise-fw-paloalto" || name == "linux-conntrack-default" {
-		name = map[string]string{"enterprise-fw-paloalto": "enterprise-fw", "linux-conntrack-default": "linux-conntrack"}[name]
+	if alias, ok := presetAliases[name]; ok {
+		name = alias
 	}
 	for i := range presetDefs {
 		if presetDefs[i].info.Name == name {
