@@ -532,8 +532,12 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 }
 
 // reconnectAfter schedules the next attempt. Even an immediate one goes
-// through the clock: lose often runs inside the engine's teardown of the
-// device's sockets, and a dial from there would be torn down with them.
+// through the clock, as an event of its own: lose runs in the middle of
+// handling another event (a packet, a timer, OnClosed, NetworkChanged), and
+// the dial waits until that handling has finished. After an address change
+// the engine's OnClosed and the app's NetworkChanged both ask for an
+// immediate reconnect; the second call re-arms this timer instead of
+// dialling a second time.
 func (c *Client) reconnectAfter(d time.Duration) {
 	c.state = cWaiting
 	stop(&c.retry)
