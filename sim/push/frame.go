@@ -121,8 +121,6 @@ func (r *Reader) Next() (header byte, body []byte, ok bool, err error) {
 	return avail[0], avail[1+n : total], true, nil
 }
 
-// keepTail copies an incomplete packet out of the caller's slice, which is
-// only valid during the OnData call, into the Reader's own buffer.
 // packetConn is a connection, client or server side, that consumes the
 // packets a Reader decodes.
 type packetConn interface {
@@ -158,6 +156,8 @@ func (r *Reader) drain(c packetConn) {
 	}
 }
 
+// keepTail copies an incomplete packet out of the caller's slice, which is
+// only valid during the OnData call, into the Reader's own buffer.
 func (r *Reader) keepTail() {
 	if r.copy {
 		return
