@@ -861,7 +861,6 @@ func (sc *serverConn) writePublish(m *message, dup bool) bool {
 	pk.FixedHeader.Qos = m.qos
 	pk.FixedHeader.Dup = dup && m.qos > 0
 	m.conn = sc.seq
-	m.sends++
 	s.stats.Sent++
 	if pk.FixedHeader.Dup {
 		s.stats.Redelivered++

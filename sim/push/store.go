@@ -106,7 +106,6 @@ type message struct {
 	expires   time.Time // zero: never
 	pid       uint16    // MQTT packet id once assigned (QoS 1)
 	conn      uint64    // sequence number of the connection last written to
-	sends     int
 }
 
 func (m *message) expired(now time.Time) bool {
