@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,14 +137,13 @@ func overlay(v reflect.Value, n *yaml.Node, file, path string) error {
 		return nil
 	case reflect.Uint8:
 		// An enumeration: match its String names.
-		if s, ok := v.Interface().(fmt.Stringer); ok {
-			_ = s
+		if _, ok := v.Interface().(fmt.Stringer); ok {
 			var names []string
 			for i := range 256 {
 				c := reflect.New(t).Elem()
 				c.SetUint(uint64(i))
 				name := c.Interface().(fmt.Stringer).String()
-				if strings.Contains(name, "(") || strings.Contains(name, "%") || slicesContains(names, name) {
+				if strings.Contains(name, "(") || strings.Contains(name, "%") || slices.Contains(names, name) {
 					continue
 				}
 				if name == n.Value {
@@ -172,13 +172,4 @@ func overlay(v reflect.Value, n *yaml.Node, file, path string) error {
 		return nil
 	}
 	return nodeErr(file, n, path, "cannot be overridden")
-}
-
-func slicesContains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
