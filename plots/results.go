@@ -2,11 +2,13 @@ package plots
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +27,14 @@ const (
 	SweepFile        = "sweep.csv"
 	SweepSummaryFile = "sweep_summary.csv"
 )
+
+// nan is a missing value (an empty CSV cell, an absent metric), so that
+// it is never mistaken for zero.
+var nan = math.NaN()
+
+// inf makes an empty data range: plot.Add takes min and max with it, so
+// +inf/-inf leave the axes alone where NaN would poison them.
+var inf = math.Inf(1)
 
 // The summary.json types below are the only definition of the file's
 // structure: harness writes summary.json with them (its Summary, Stats,
@@ -241,7 +251,7 @@ func ScanEvents(r io.Reader, name string, devices []string, fn func(Event) error
 
 func containsAny(b []byte, needles [][]byte) bool {
 	for _, n := range needles {
-		if bytesContains(b, n) {
+		if bytes.Contains(b, n) {
 			return true
 		}
 	}
@@ -306,7 +316,7 @@ func (t *csvTable) str(col string) string {
 func (t *csvTable) float(col string) (float64, error) {
 	s := t.str(col)
 	if s == "" {
-		return nilFloat, nil
+		return nan, nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
