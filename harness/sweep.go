@@ -16,13 +16,14 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
 )
 
-// Sweep files (docs/results.md).
+// Sweep files (docs/results.md), named as plots reads them.
 const (
-	SweepFile        = "sweep.csv"
-	SweepSummaryFile = "sweep_summary.csv"
+	SweepFile        = plots.SweepFile
+	SweepSummaryFile = plots.SweepSummaryFile
 )
 
 // SweepOptions configures Sweep.

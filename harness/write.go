@@ -9,14 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/natsim/natsim/plots"
 )
 
-// Result files (docs/results.md).
+// Result files (docs/results.md): the names plots reads, so that the
+// writer and the reader cannot drift apart.
 const (
-	SummaryFile    = "summary.json"
-	DevicesFile    = "devices.csv"
-	EventsFile     = "events.jsonl"
-	TimeseriesFile = "timeseries.csv"
+	SummaryFile    = plots.SummaryFile
+	DevicesFile    = plots.DevicesFile
+	EventsFile     = plots.EventsFile
+	TimeseriesFile = plots.TimeseriesFile
 	PcapFile       = "capture.pcapng"
 )
 
