@@ -196,16 +196,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// drawPlots draws the figures when the scenario asks for any.
+// drawPlots draws the figures when the scenario asks for any, in
+// outputs.plot_format (the loader has filled in its default).
 func drawPlots(dir string, s *scenarios.Scenario) error {
 	if len(s.Outputs.Plots) == 0 {
 		return nil
 	}
-	format := s.Outputs.PlotFormat
-	if format == "" {
-		format = "svg"
-	}
-	_, err := plots.Render(dir, plots.Options{Format: plots.Format(format)})
+	_, err := plots.Render(dir, plots.Options{Format: plots.Format(s.Outputs.PlotFormat)})
 	return err
 }
 
