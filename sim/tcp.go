@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -57,7 +58,7 @@ func (ss *sockSet) remove(k sock) {
 // and a socket opened by a handler is not in the snapshot.
 func (ss *sockSet) closeAll(err error) {
 	snap := slices.Clone(ss.s)
-	slices.SortFunc(snap, func(a, b sock) int { return cmpU64(a.id(), b.id()) })
+	slices.SortFunc(snap, func(a, b sock) int { return cmp.Compare(a.id(), b.id()) })
 	for _, k := range snap {
 		k.teardown(err)
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -192,12 +193,11 @@ func (w *World) Close() {
 
 // netStack is one gVisor stack of the world.
 type netStack struct {
-	w       *World
-	idx     int
-	s       *stack.Stack
-	dirty   bool
-	nics    int
-	profile TCPProfile
+	w     *World
+	idx   int
+	s     *stack.Stack
+	dirty bool
+	nics  int
 }
 
 // stackNewMu serialises the GOMAXPROCS dance around stack.New.
@@ -208,7 +208,7 @@ func (w *World) newStack(p TCPProfile) (*netStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &netStack{w: w, idx: len(w.stacks), s: s, profile: p}
+	st := &netStack{w: w, idx: len(w.stacks), s: s}
 	w.stacks = append(w.stacks, st)
 	return st, nil
 }
@@ -416,9 +416,9 @@ func (w *World) barrier() {
 			// keeps its own order.
 			slices.SortStableFunc(out, func(a, b *packet) int {
 				if a.key1 != b.key1 {
-					return cmpU64(a.key1, b.key1)
+					return cmp.Compare(a.key1, b.key1)
 				}
-				return cmpU64(a.key2, b.key2)
+				return cmp.Compare(a.key2, b.key2)
 			})
 		}
 		for i, p := range out {
@@ -430,7 +430,7 @@ func (w *World) barrier() {
 			}
 		}
 		if len(notes) > 1 {
-			slices.SortFunc(notes, func(a, b notifiable) int { return cmpU64(a.id(), b.id()) })
+			slices.SortFunc(notes, func(a, b notifiable) int { return cmp.Compare(a.id(), b.id()) })
 		}
 		var last uint64
 		for i, n := range notes {
@@ -443,16 +443,6 @@ func (w *World) barrier() {
 		w.spare, w.nspar = out[:0], notes[:0]
 		w.flushClosed()
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
 }
 
 // packet is a whole IPv4 packet in flight, pooled.
@@ -765,7 +755,7 @@ func (w *World) generated(n *node, gen []nat.Packet) {
 		p := newPacket(len(g.Data))
 		copy(p.data, g.Data)
 		w.stats.Packets++
-		w.emit(Event{Kind: EventGenerated, Where: n.name, Dir: g.Dir, Size: len(p.data), Device: n.devHint()})
+		w.emit(Event{Kind: EventGenerated, Where: n.name, Dir: g.Dir, Size: len(p.data), Device: n.dev})
 		if w.capt != nil {
 			w.capt.record(n, p, g.Dir)
 		}
@@ -822,8 +812,6 @@ type node struct {
 	outside uint32 // a home router's outside address, to release
 	capIf   int    // pcap interface index + 1
 }
-
-func (n *node) devHint() *Device { return n.dev }
 
 func (w *World) newNode(name string, box nat.Middlebox, parent *node) *node {
 	n := &node{id: uint32(len(w.nodes)), name: name, box: box, parent: parent}
