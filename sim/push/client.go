@@ -241,6 +241,7 @@ type Client struct {
 	seenPos int
 
 	scratch bytes.Buffer
+	ack     [4]byte // PUBACK encoding space; Write copies what it takes
 	stats   ClientStats
 	disc    [numReasons]int
 }
@@ -628,12 +629,18 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 		c.lose(ReasonProtocolError, errors.New("PUBLISH with QoS 2"), abortConn)
 		return
 	}
+	if qos == 1 && pk.PacketID == 0 {
+		c.lose(ReasonProtocolError, errors.New("QoS 1 PUBLISH without packet id (MQTT-2.3.1-1)"), abortConn)
+		return
+	}
+	// Every QoS 1 PUBLISH is acknowledged (MQTT-4.3.2-2), a heartbeat too:
+	// otherwise a broker that sends heartbeats at QoS 1 would redeliver them.
+	if qos == 1 && !c.write(radio.CausePush, appendPuback(c.ack[:0], pk.PacketID)) {
+		return
+	}
 	if pk.TopicName == c.cfg.HeartbeatTopic {
 		c.stats.Heartbeats++
 		c.emit(ClientEvent{Kind: ClientHeartbeat, Topic: c.cfg.HeartbeatTopic})
-		return
-	}
-	if qos == 1 && !c.write(radio.CausePush, appendPuback(nil, pk.PacketID)) {
 		return
 	}
 	id, published, _, ok := DecodeEnvelope(pk.Payload)
