@@ -34,7 +34,8 @@ type Assignment struct {
 	Value string // compact YAML
 }
 
-// ID names the run in result directories: "p0003-r01".
+// ID names the run, "p0003-r01", for logs and messages; its results
+// directory is harness.PointDir's point-<p>/rep-<r>.
 func (p Point) ID() string { return fmt.Sprintf("p%04d-r%02d", p.Index, p.Replicate) }
 
 // Expand returns every run of a scenario's sweep in a fixed order: grid
