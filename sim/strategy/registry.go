@@ -97,7 +97,7 @@ func (p Preset) Params() []Param {
 		}
 		k := ParamString
 		switch {
-		case f.Type == reflect.TypeFor[time.Duration]():
+		case f.Type == durationType:
 			k = ParamDuration
 		case f.Type.Kind() == reflect.Int:
 			k = ParamInt
@@ -313,14 +313,14 @@ func toDuration(x any) (time.Duration, error) {
 // positive and friends build the validation errors every config uses.
 func positive(strategy, field string, d time.Duration) error {
 	if d <= 0 {
-		return fmt.Errorf("strategy %q: %s = %v must be positive", strategy, field, d)
+		return errorf(strategy, "%s = %v must be positive", field, d)
 	}
 	return nil
 }
 
 func fraction(strategy, field string, f float64, lo, hi float64) error {
 	if !(f >= lo && f <= hi) {
-		return fmt.Errorf("strategy %q: %s = %v must be in [%v, %v]", strategy, field, f, lo, hi)
+		return errorf(strategy, "%s = %v must be in [%v, %v]", field, f, lo, hi)
 	}
 	return nil
 }
