@@ -31,8 +31,10 @@ type Backoff struct {
 
 // BackoffStep is one additive stage of a Backoff.
 type BackoffStep struct {
+	// Below is the stage's ceiling: it applies while the delay is below it.
 	Below time.Duration
-	Add   time.Duration
+	// Add is added to the delay per failure in this stage.
+	Add time.Duration
 }
 
 // ExponentialBackoff is the default schedule: 1 s doubling to 5 min with

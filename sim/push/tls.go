@@ -26,7 +26,9 @@ type TLSModel struct {
 
 // TLSExchange is one client flight and the server's answer.
 type TLSExchange struct {
+	// Client is the size of the client's flight in bytes.
 	Client int
+	// Server is the size of the server's answer in bytes.
 	Server int
 }
 

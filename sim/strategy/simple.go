@@ -191,9 +191,12 @@ func (s *Signal) Interval() time.Duration {
 // tcp_keepalive_probes 9 (RFC 1122 §4.2.3.6; Linux ip-sysctl; facts §4.6),
 // so a dead peer is found 7875 s after the last ACK.
 type TCPConfig struct {
-	Idle     time.Duration `param:"idle"`
+	// Idle is TCP_KEEPIDLE: silence before the first probe.
+	Idle time.Duration `param:"idle"`
+	// Interval is TCP_KEEPINTVL: the gap between unanswered probes.
 	Interval time.Duration `param:"interval"`
-	Count    int           `param:"count"`
+	// Count is TCP_KEEPCNT: unanswered probes before the connection dies.
+	Count int `param:"count"`
 }
 
 // DefaultTCP returns the Linux defaults.

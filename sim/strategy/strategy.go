@@ -27,9 +27,12 @@ type Alarm struct {
 // TCPKeepAlive is a TCP-level keep-alive configuration (SO_KEEPALIVE with
 // TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT).
 type TCPKeepAlive struct {
-	Idle     time.Duration
+	// Idle is TCP_KEEPIDLE; zero means no TCP keep-alive.
+	Idle time.Duration
+	// Interval is TCP_KEEPINTVL.
 	Interval time.Duration
-	Count    int
+	// Count is TCP_KEEPCNT.
+	Count int
 }
 
 // Strategy decides when a device sends application keep-alives (MQTT
