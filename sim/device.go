@@ -192,8 +192,7 @@ func (w *World) AddDevice(cfg DeviceConfig) (*Device, error) {
 	}
 	d.st = d.ep.st
 	d.setAddr(addr)
-	d.n.id = uint32(len(w.nodes))
-	w.nodes = append(w.nodes, &d.n)
+	d.n.id = w.nodeID()
 	if err := w.attach(d, cfg.Network); err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
@@ -401,8 +400,7 @@ func (w *World) AddHost(cfg HostConfig) (*Host, error) {
 	h := &Host{name: cfg.Name}
 	h.iface = iface{w: w, addr: cfg.Addr}
 	h.n = node{name: cfg.Name}
-	h.n.id = uint32(len(w.nodes))
-	w.nodes = append(w.nodes, &h.n)
+	h.n.id = w.nodeID()
 	h.link = Link{w: w, name: cfg.Name + "/core", cfg: cfg.Link}
 	h.ep = &nicEP{host: h, rawLink: rawLink{mtu: w.cfg.MTU}}
 	if err := st.addNIC(h.ep, cfg.Addr); err != nil {

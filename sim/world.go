@@ -97,7 +97,10 @@ type World struct {
 	hosts      []*Host
 	hostByAddr map[uint32]*Host
 	devices    []*Device
-	nodes      []*node
+	// lastNode is the id of the newest node; id 0 is the public
+	// internet. Nodes are not kept here: a detached home router's node
+	// goes with its device's path.
+	lastNode uint32
 	// route maps (parent node id, IPv4 destination) to the next node
 	// inward: one flat map for the whole world, O(1) per hop.
 	route map[uint64]*node
@@ -154,7 +157,6 @@ func NewWorld(cfg Config) *World {
 	}
 	s.after = w.barrier
 	w.stages.up, w.stages.host, w.stages.down, w.stages.device = w.upStage, w.hostStage, w.downStage, w.deviceStage
-	w.nodes = append(w.nodes, nil) // node id 0 is the public internet
 	return w
 }
 
@@ -814,9 +816,13 @@ type node struct {
 }
 
 func (w *World) newNode(name string, box nat.Middlebox, parent *node) *node {
-	n := &node{id: uint32(len(w.nodes)), name: name, box: box, parent: parent}
-	w.nodes = append(w.nodes, n)
-	return n
+	return &node{id: w.nodeID(), name: name, box: box, parent: parent}
+}
+
+// nodeID returns a new node id, unique in the world.
+func (w *World) nodeID() uint32 {
+	w.lastNode++
+	return w.lastNode
 }
 
 // addRoute makes packets for addr arriving at level parent (nil: the
