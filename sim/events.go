@@ -66,7 +66,8 @@ const (
 	// DropNoRoute: no host, device or middlebox owns the destination.
 	DropNoRoute
 	// DropInterfaceDown: the device's interface is down or its address
-	// has gone.
+	// has gone (also for a packet that was crossing the access link to
+	// a home router the change replaced).
 	DropInterfaceDown
 )
 

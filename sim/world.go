@@ -629,6 +629,13 @@ func (w *World) upStage(p *packet) {
 	now := w.sched.Now()
 	for p.node != nil {
 		n := p.node
+		if n.box == nil {
+			// A home router detached (ChangeAddress, Move) while the
+			// packet crossed the access link: its source address has
+			// gone with it.
+			w.drop(p, DropInterfaceDown, nat.DropNone, nat.Outbound, n.name)
+			return
+		}
 		v := n.box.Process(now, nat.Outbound, p.data)
 		w.generated(n, v.Generated)
 		w.armExpiry(n)

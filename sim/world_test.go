@@ -332,3 +332,49 @@ func TestUDPThroughMiddleboxVerdictsAndExpiry(t *testing.T) {
 		t.Fatalf("events %v: want a filtered drop and a generated packet", events)
 	}
 }
+
+// A datagram still on the access link when the device changes address
+// reaches a home router the change has detached: it is dropped with its
+// gone address, not processed by a router that no longer exists.
+func TestPacketInFlightToDetachedHomeRouterIsDropped(t *testing.T) {
+	w := NewWorld(Config{Seed: 5})
+	defer w.Close()
+	h, _ := w.AddHost(HostConfig{Name: "server", Addr: serverAddr})
+	n, err := w.AddNetwork(NetworkConfig{Name: "wifi", Prefix: homePrefix, Access: Symmetric(LinkDir{Latency: ms(20)}),
+		Home: func(*Device, netip.Addr) (nat.Middlebox, error) { return PassThrough{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.AddDevice(DeviceConfig{Name: "phone", Network: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops []Event
+	w.Subscribe(func(e Event) {
+		if e.Kind == EventDrop {
+			drops = append(drops, e)
+		}
+	})
+	srv := &udpRec{w: w}
+	if _, err := h.ListenUDP(4500, srv); err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.ListenUDP(0, &udpRec{w: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteTo([]byte("hello"), netip.AddrPortFrom(serverAddr, 4500)); err != nil {
+		t.Fatal(err)
+	}
+	w.Scheduler().RunFor(ms(5))
+	if err := d.ChangeAddress(); err != nil {
+		t.Fatal(err)
+	}
+	w.Scheduler().RunFor(time.Second)
+	if len(srv.got) != 0 {
+		t.Fatalf("server got %v through a detached router", srv.got)
+	}
+	if len(drops) != 1 || drops[0].Drop != DropInterfaceDown || drops[0].Where != "phone/home" {
+		t.Fatalf("drops %v, want one interface_down at phone/home", drops)
+	}
+}
