@@ -26,7 +26,7 @@ const (
 	// EventGenerated: a middlebox generated a packet (a RST on mapping
 	// expiry, an ICMP error).
 	EventGenerated
-	// EventAddrChange: a device's address changed (Addr new, OldAddr old).
+	// EventAddrChange: a device's address changed (Addr new, Old old).
 	EventAddrChange
 	// EventNetworkChange: a device's interface went down or up, or it
 	// moved to another access network (Detail names the network).

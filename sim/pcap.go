@@ -44,8 +44,8 @@ type flowID struct {
 }
 
 // Capture starts writing a pcapng capture of the world's packets to out
-// with virtual timestamps (link type raw IPv4). Call Flush before reading
-// what was written.
+// with virtual timestamps (link type raw IPv4). Call FlushCapture before
+// reading what was written.
 func (w *World) Capture(out io.Writer, cfg CaptureConfig) error {
 	if w.capt != nil {
 		return fmt.Errorf("sim: a capture is already running")
