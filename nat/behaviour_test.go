@@ -601,6 +601,16 @@ var _ = Describe("Port assignment", func() {
 		Expect(h.udpOut(30*s, third, rem1).IsValid()).To(BeFalse()) // block still within its idle lifetime
 		Expect(h.udpOut(80*s, third, rem1).IsValid()).To(BeTrue())
 	})
+
+	It("PBA: a block emptied again and again keeps its pending records bounded", func() {
+		h := newHarness(cfgWith("cgnat-typical", nil))
+		for i := range 5000 {
+			at := time.Duration(i) * 20 * s
+			Expect(h.udpOut(at, inA, rem1).IsValid()).To(BeTrue())
+			h.expire(at + 15*s) // udp-initial 15 s: the block empties
+		}
+		Expect(len(h.t.pending)).To(BeNumerically("<=", 1024))
+	})
 })
 
 var _ = Describe("Table capacity", func() {

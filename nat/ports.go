@@ -262,10 +262,50 @@ func (t *Table) releasePort(sub *subscriber, in [4]byte, pk portKey, now int64) 
 		blk.inUse--
 		if blk.inUse == 0 {
 			blk.emptySince = now
+			if len(t.pending) >= t.pendingCap {
+				t.dropStalePending(now)
+			}
 			t.pending = append(t.pending, pendingBlock{owner: in, start: blk.start, addr: ai, since: now})
 		}
 		return
 	}
+}
+
+// emptyBlock finds the block a pending record names and reports whether
+// the record still holds: j < 0 when the block is gone, back in use, or
+// emptied again since (a newer record then holds).
+func (t *Table) emptyBlock(pb pendingBlock) (sub *subscriber, j int) {
+	sub = t.subs[pb.owner]
+	if sub == nil {
+		return nil, -1
+	}
+	for i, blk := range sub.blocks {
+		if blk.start == pb.start && blk.addrIdx == pb.addr {
+			if blk.inUse != 0 || blk.emptySince != pb.since {
+				return sub, -1
+			}
+			return sub, i
+		}
+	}
+	return sub, -1
+}
+
+// dropStalePending removes the records reclaimBlocks would skip: a block
+// emptied again gets a new record and the old one goes stale, so without
+// this the list would grow with every reconnection until an address runs
+// out of blocks. A record from before now that is stale now stays stale
+// (a block's emptySince only moves forward), so reclaim order is kept.
+func (t *Table) dropStalePending(now int64) {
+	keep := t.pending[:0]
+	for _, pb := range t.pending {
+		if _, j := t.emptyBlock(pb); j < 0 && pb.since < now {
+			continue
+		}
+		keep = append(keep, pb)
+	}
+	clear(t.pending[len(keep):])
+	t.pending = keep
+	t.pendingCap = 2*len(keep) + 1024
 }
 
 // reclaimBlocks frees PBA blocks that have been empty for BlockIdle.
@@ -274,19 +314,9 @@ func (t *Table) releasePort(sub *subscriber, in [4]byte, pk portKey, now int64) 
 func (t *Table) reclaimBlocks(now int64) {
 	keep := t.pending[:0]
 	for _, pb := range t.pending {
-		sub := t.subs[pb.owner]
-		if sub == nil {
-			continue
-		}
-		j := -1
-		for i, blk := range sub.blocks {
-			if blk.start == pb.start && blk.addrIdx == pb.addr {
-				j = i
-				break
-			}
-		}
-		if j < 0 || sub.blocks[j].inUse != 0 || sub.blocks[j].emptySince != pb.since {
-			continue // reused or already gone: this record is stale
+		sub, j := t.emptyBlock(pb)
+		if j < 0 {
+			continue // stale
 		}
 		if now-pb.since < int64(t.cfg.Ports.BlockIdle) {
 			keep = append(keep, pb)

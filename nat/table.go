@@ -165,7 +165,10 @@ type Table struct {
 	poolIndex map[[4]byte]uint16
 	nextPair  int
 	pending   []pendingBlock
-	timers    timerHeap
+	// pendingCap is the length of pending at which releasePort next
+	// drops stale records (dropStalePending).
+	pendingCap int
+	timers     timerHeap
 
 	unsol     map[flowKey]uint32 // unsolicited UDP entries -> index in unsolEnts
 	unsolEnts []unsolicitedEntry
