@@ -124,8 +124,8 @@ func newConn(post Poster, h sim.ConnHandler, opts Options) *Conn {
 	return c
 }
 
-// start attaches the socket and starts the reader and writer.
-func (c *Conn) start(nc *net.TCPConn) error {
+// attach gives the connection its socket and both its addresses.
+func (c *Conn) attach(nc *net.TCPConn) {
 	c.nc = nc
 	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
 		c.local = unmap(a.AddrPort())
@@ -133,6 +133,12 @@ func (c *Conn) start(nc *net.TCPConn) error {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.remote = unmap(a.AddrPort())
 	}
+}
+
+// start sets the socket options of an attached connection and starts the
+// reader and writer.
+func (c *Conn) start() error {
+	nc := c.nc
 	if err := applyTCP(nc, c.opts.TCP); err != nil {
 		return err
 	}
@@ -349,7 +355,8 @@ func Dial(post Poster, addr string, h sim.ConnHandler, opts Options) (*Conn, err
 				tc.Close()
 				return
 			}
-			if err := c.start(tc); err != nil {
+			c.attach(tc)
+			if err := c.start(); err != nil {
 				c.finish(err, false)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +68,8 @@ func TestEchoAndPeerClose(t *testing.T) {
 	s := startSched(t)
 	srv := newRec()
 	srv.echo = true
-	ln, err := Listen(s, "127.0.0.1:0", func(sim.Conn) sim.ConnHandler { return srv }, Options{})
+	acceptLocal := make(chan netip.AddrPort, 1)
+	ln, err := Listen(s, "127.0.0.1:0", func(c sim.Conn) sim.ConnHandler { acceptLocal <- c.LocalAddr(); return srv }, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +84,9 @@ func TestEchoAndPeerClose(t *testing.T) {
 	sc := wait(t, srv.conn, "server accepted")
 	if sc.RemoteAddr() != c.LocalAddr() || c.RemoteAddr() != ln.Addr() {
 		t.Errorf("addresses: server sees %v, client local %v remote %v, listener %v", sc.RemoteAddr(), c.LocalAddr(), c.RemoteAddr(), ln.Addr())
+	}
+	if a := <-acceptLocal; a != ln.Addr() {
+		t.Errorf("accept saw local address %v, want the listener's %v", a, ln.Addr())
 	}
 	on(s, func() { c.Write([]byte("hello")) })
 	var got []byte

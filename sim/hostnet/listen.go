@@ -109,10 +109,7 @@ func (l *Listener) loop() {
 // start runs on the scheduler goroutine.
 func (l *Listener) start(nc *net.TCPConn) {
 	c := newConn(l.post, nil, l.opts)
-	c.nc = nc
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		c.remote = unmap(a.AddrPort())
-	}
+	c.attach(nc) // accept sees both addresses, as sim's accept does
 	h := l.accept(c)
 	if h == nil {
 		l.open.Add(-1)
@@ -124,7 +121,7 @@ func (l *Listener) start(nc *net.TCPConn) {
 	c.h = h
 	c.onDone = func() { l.open.Add(-1) }
 	l.accepted.Add(1)
-	if err := c.start(nc); err != nil {
+	if err := c.start(); err != nil {
 		c.finish(err, false)
 		return
 	}
