@@ -9,7 +9,6 @@ import (
 	"github.com/natsim/natsim/nat"
 	"github.com/natsim/natsim/scenarios"
 	"github.com/natsim/natsim/sim/push"
-	"github.com/natsim/natsim/sim/strategy"
 )
 
 // event is one line of events.jsonl.
@@ -36,42 +35,6 @@ type seriesRow struct {
 func (r *runner) emit(e event) {
 	e.t = r.w.Now().Sub(r.start)
 	r.events = append(r.events, e)
-}
-
-// alarmed applies the scenario's alarm model to a strategy's alarms:
-// "exact" fires at the latest instant of the window; coalescing aligns
-// the fire time to a grid when the grid has a point in the window.
-type alarmed struct {
-	strategy.Strategy
-	exact    bool
-	coalesce time.Duration
-	epoch    time.Time
-}
-
-func newAlarmed(s strategy.Strategy, a scenarios.Alarm, epoch time.Time) strategy.Strategy {
-	if a.Model != scenarios.AlarmExact && a.Coalesce <= 0 {
-		return s
-	}
-	return &alarmed{Strategy: s, exact: a.Model == scenarios.AlarmExact, coalesce: a.Coalesce, epoch: epoch}
-}
-
-// Next implements strategy.Strategy.
-func (a *alarmed) Next(now time.Time) (strategy.Alarm, bool) {
-	al, ok := a.Strategy.Next(now)
-	if !ok {
-		return al, ok
-	}
-	if a.coalesce > 0 {
-		lo := now.Add(al.Earliest).Sub(a.epoch)
-		g := (lo + a.coalesce - 1) / a.coalesce * a.coalesce
-		if d := g - now.Sub(a.epoch); d <= al.Latest {
-			return strategy.Alarm{Earliest: d, Latest: d}, true
-		}
-	}
-	if a.exact {
-		al.Earliest = al.Latest
-	}
-	return al, true
 }
 
 func connDownReason(r push.Reason) string {

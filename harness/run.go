@@ -611,7 +611,7 @@ func (r *runner) buildGroups(gnames []string) error {
 				return fmt.Errorf("groups.%s.strategy: %w", gn, err)
 			}
 			g.strategyName = st.Name()
-			ds.strat = newAlarmed(st, gc.Alarm, r.start)
+			ds.strat = st
 			r.curAdding = ds
 			d, err := r.w.AddDevice(sim.DeviceConfig{Name: ds.name, Network: ns.net, TCP: prof})
 			r.curAdding = nil
@@ -626,6 +626,7 @@ func (r *runner) buildGroups(gnames []string) error {
 					return fmt.Errorf("groups.%s.radio: %w", gn, err)
 				}
 			}
+			crng := r.rng("client", ds.name)
 			cc := push.ClientConfig{
 				ClientID:    ds.name,
 				KeepAlive:   gc.PushKeepAlive,
@@ -635,8 +636,9 @@ func (r *runner) buildGroups(gnames []string) error {
 				Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
 				Observer:    push.ClientObserverFunc(ds.clientEvent),
 				BestEffort:  g.wl != nil && g.wl.QoS == 0,
+				Alarm:       alarmModel(gc.Alarm, crng, r.start),
 			}
-			cl, err := push.NewClient(r.w.Clock(), r.rng("client", ds.name), ds.strat, push.DialerTo(d.DialTCP, r.srvAP), cc)
+			cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, push.DialerTo(d.DialTCP, r.srvAP), cc)
 			if err != nil {
 				return fmt.Errorf("groups.%s: %w", gn, err)
 			}
@@ -1006,4 +1008,17 @@ func (r *runner) buildCapture() error {
 	}
 	r.pcap = &bytes.Buffer{}
 	return r.w.Capture(r.pcap, sim.CaptureConfig{Devices: devs})
+}
+
+// alarmModel is a device's alarm model from the scenario: "exact" fires at
+// the end of the strategy's window, "window" anywhere in it (drawn from the
+// client's rng, which it shares so draws stay in one seeded stream), and
+// coalesce aligns wake-ups to a grid of that period from the start.
+func alarmModel(a scenarios.Alarm, rng *rand.Rand, start time.Time) *strategy.AlarmModel {
+	policy := strategy.FireUniform
+	if a.Model == scenarios.AlarmExact {
+		policy = strategy.FireLatest
+	}
+	m, _ := strategy.NewAlarmModel(policy, false, rng) // cannot fail: rng is set
+	return m.AlignTo(a.Coalesce, start)
 }

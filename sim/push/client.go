@@ -82,6 +82,10 @@ type ClientConfig struct {
 	// and size, so the radio model and packet tap can attribute the
 	// packets the write produces.
 	Tag func(cause radio.Cause, n int)
+	// Alarm turns the strategy's alarm windows into fire times: the
+	// device's alarm model (exact, windowed, aligned to a wake-up grid).
+	// Nil fires uniformly in the window, drawing from the client's rng.
+	Alarm *strategy.AlarmModel
 }
 
 // ClientEventKind is the kind of a ClientEvent.
@@ -295,6 +299,9 @@ func NewClient(clock sim.Clock, rng *rand.Rand, strat strategy.Strategy, dial Di
 	}
 	if cfg.DedupeWindow == 0 {
 		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.Alarm == nil {
+		cfg.Alarm, _ = strategy.NewAlarmModel(strategy.FireUniform, false, rng) // cannot fail: rng is set
 	}
 	if cfg.HeartbeatTopic == "" {
 		cfg.HeartbeatTopic = DefaultHeartbeatTopic
@@ -562,21 +569,19 @@ func (c *Client) connected(sessionPresent bool) {
 	c.scheduleKeepAlive()
 }
 
-// scheduleKeepAlive arms the next PINGREQ from the strategy's alarm window:
-// uniformly in [Earliest, Latest], exactly Latest for an exact alarm.
+// scheduleKeepAlive arms the next PINGREQ at the instant the device's
+// alarm model picks in the strategy's alarm window.
 func (c *Client) scheduleKeepAlive() {
-	a, ok := c.strat.Next(c.clock.Now())
+	now := c.clock.Now()
+	a, ok := c.strat.Next(now)
 	if !ok {
 		return
 	}
-	d := a.Latest
-	if a.Earliest < a.Latest {
-		lo := max(a.Earliest, 0)
-		d = lo + time.Duration(c.rng.Int64N(int64(a.Latest-lo)+1))
-	}
-	d = max(d, 0)
+	a.Earliest = max(a.Earliest, 0)
+	a.Latest = max(a.Latest, a.Earliest)
+	at, _ := c.cfg.Alarm.FireAt(now, a, nil) // the window is valid now
 	cc := c.cur
-	c.kaTimer = c.clock.AfterFunc(d, func() {
+	c.kaTimer = c.clock.AfterFunc(at.Sub(now), func() {
 		if c.cur == cc && c.state == cConnected && !c.pinging {
 			c.sendPing()
 		}
@@ -591,6 +596,9 @@ func (c *Client) sendPing() {
 	c.pingIdle = now.Sub(c.lastTraffic)
 	c.stats.KeepAlivesSent++
 	c.emit(ClientEvent{Kind: ClientKeepAliveSent, Idle: c.pingIdle})
+	if s, ok := c.strat.(strategy.KeepAliveSender); ok {
+		s.KeepAliveSent(now)
+	}
 	if !c.write(radio.CauseKeepAlive, pingreqBytes) {
 		return
 	}

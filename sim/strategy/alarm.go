@@ -46,11 +46,15 @@ func ParseFirePolicy(s string) (FirePolicy, error) {
 // fires. With Coalesce, an alarm whose window contains another alarm
 // already pending on the device fires with it, so the two share one radio
 // wakeup (Android batches alarms with overlapping windows; Apple's early
-// fire exists to coalesce). One AlarmModel serves one device.
+// fire exists to coalesce). With AlignTo, it fires on a grid of wake-ups
+// when the grid has a point in its window. One AlarmModel serves one
+// device.
 type AlarmModel struct {
 	policy   FirePolicy
 	coalesce bool
 	rng      *rand.Rand
+	grid     time.Duration
+	epoch    time.Time
 }
 
 // NewAlarmModel returns an alarm model. rng, the device's seeded source,
@@ -65,10 +69,20 @@ func NewAlarmModel(policy FirePolicy, coalesce bool, rng *rand.Rand) (*AlarmMode
 	return &AlarmModel{policy: policy, coalesce: coalesce, rng: rng}, nil
 }
 
+// AlignTo makes alarms fire at the first multiple of period after epoch
+// that falls inside their window, when there is one: wake-ups batched on a
+// grid (Android's Doze maintenance windows and alarm batching). A period
+// of zero turns alignment off. It returns m.
+func (m *AlarmModel) AlignTo(period time.Duration, epoch time.Time) *AlarmModel {
+	m.grid, m.epoch = max(period, 0), epoch
+	return m
+}
+
 // FireAt returns when an alarm a, set at now, fires. pending holds the
 // fire times of the device's other pending alarms, in any order; with
 // coalescing, the earliest of them inside [now+Earliest, now+Latest] is
-// chosen, else the policy picks the instant. An alarm with a negative
+// chosen, else the first grid point in the window (AlignTo), else the
+// policy picks the instant. An alarm with a negative
 // bound or Earliest after Latest is an error.
 func (m *AlarmModel) FireAt(now time.Time, a Alarm, pending []time.Time) (time.Time, error) {
 	if a.Earliest < 0 || a.Latest < a.Earliest {
@@ -85,6 +99,12 @@ func (m *AlarmModel) FireAt(now time.Time, a Alarm, pending []time.Time) (time.T
 		}
 		if found {
 			return best, nil
+		}
+	}
+	if m.grid > 0 {
+		since := max(lo.Sub(m.epoch), 0)
+		if t := m.epoch.Add((since + m.grid - 1) / m.grid * m.grid); !t.After(hi) {
+			return t, nil
 		}
 	}
 	switch m.policy {

@@ -345,6 +345,15 @@ type Foregrounder interface {
 	SetForeground(now time.Time, foreground bool)
 }
 
+// KeepAliveSender is implemented by strategies that must know when a
+// keep-alive actually goes out, not only when Next scheduled it: Tencent
+// Mars counts a heartbeat as awaiting its answer from OnHeartbeatStart, so
+// a connection lost between heartbeats is not a failed heartbeat. The push
+// client calls KeepAliveSent as it writes the keep-alive.
+type KeepAliveSender interface {
+	KeepAliveSent(now time.Time)
+}
+
 func errorf(strategy, format string, args ...any) error {
 	return fmt.Errorf("strategy %q: "+format, append([]any{strategy}, args...)...)
 }

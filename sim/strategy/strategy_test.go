@@ -550,3 +550,75 @@ func BenchmarkAlarmFireAt(b *testing.B) {
 		_, _ = m.FireAt(t0, a, pending)
 	}
 }
+
+// Mars counts a heartbeat as awaiting its answer only once it is sent
+// (OnHeartbeatStart): a connection lost while the next heartbeat is merely
+// scheduled is not a failed heartbeat, one lost while it is in flight is.
+func TestWeChatCountsOnlySentHeartbeatsAsFailedOnDisconnect(t *testing.T) {
+	// Mars (facts 4.3) uses the minimum for the first three answered
+	// heartbeats of every connection and steps up after three more at the
+	// current interval; three failures at a probed interval step back by
+	// heart_step + success_step and freeze.
+	beat := func(w *WeChat, now time.Time) time.Time {
+		a, _ := w.Next(now)
+		now = now.Add(a.Latest)
+		w.KeepAliveSent(now)
+		w.Succeeded(now, a.Latest)
+		return now
+	}
+	run := func(sent bool) time.Duration {
+		w, err := NewWeChat(DefaultWeChat())
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday: no weekly re-probe
+		n := Network{Kind: "cellular", Label: "c"}
+		w.Connected(now, n)
+		for range 6 {
+			now = beat(w, now)
+		}
+		if got := w.Interval(); got != 330*time.Second {
+			t.Fatalf("after six answered heartbeats the interval is %v, want 330s", got)
+		}
+		for range 3 { // three connections lost while a 330 s heartbeat is due
+			a, _ := w.Next(now)
+			if a.Latest != 330*time.Second {
+				t.Fatalf("probe heartbeat due in %v, want 330s", a.Latest)
+			}
+			now = now.Add(time.Minute)
+			if sent {
+				w.KeepAliveSent(now)
+			}
+			w.Disconnected(now)
+			w.Connected(now, n)
+			for range 3 { // the new connection's warm-up at the minimum
+				now = beat(w, now)
+			}
+		}
+		return w.Interval()
+	}
+	if got := run(false); got != 330*time.Second {
+		t.Errorf("disconnects between heartbeats changed the interval to %v; want 330s (no failure counted)", got)
+	}
+	if got := run(true); got != 270*time.Second {
+		t.Errorf("three heartbeats lost in flight left the interval at %v; want 270s (back off after max_fail failures)", got)
+	}
+}
+
+// AlignTo fires on the first grid point inside the window, and falls back
+// to the policy when the window holds none.
+func TestAlarmModelAlignsToAGrid(t *testing.T) {
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m, err := NewAlarmModel(FireLatest, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.AlignTo(15*time.Minute, epoch)
+	now := epoch.Add(7 * time.Minute)
+	if got, _ := m.FireAt(now, Alarm{Earliest: 5 * time.Minute, Latest: 10 * time.Minute}, nil); !got.Equal(epoch.Add(15 * time.Minute)) {
+		t.Errorf("window [12m, 17m]: fires at %v, want the grid point 15m", got.Sub(epoch))
+	}
+	if got, _ := m.FireAt(now, Alarm{Earliest: time.Minute, Latest: 5 * time.Minute}, nil); !got.Equal(now.Add(5 * time.Minute)) {
+		t.Errorf("window [8m, 12m] holds no grid point: fires at %v, want its latest instant 12m", got.Sub(epoch))
+	}
+}

@@ -128,9 +128,13 @@ func (w *WeChat) SetForeground(now time.Time, fg bool) {
 	w.fg = fg
 }
 
+// KeepAliveSent implements KeepAliveSender (OnHeartbeatStart): from now
+// the heartbeat awaits its answer, and a disconnect before it counts as
+// its failure.
+func (w *WeChat) KeepAliveSent(time.Time) { w.waiting = true }
+
 // Next implements Strategy (GetNextHeartbeatInterval); exact alarm.
 func (w *WeChat) Next(now time.Time) (Alarm, bool) {
-	w.waiting = true
 	grace := w.hasBGTime && now.Sub(w.bgSince) < w.c.BackgroundGrace
 	if w.fg || grace || w.succ < w.c.StableTest {
 		w.last = w.c.Min
