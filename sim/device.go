@@ -270,6 +270,7 @@ func (w *World) detach(d *Device) {
 	if d.home != nil {
 		if d.home.timer != nil {
 			d.home.timer.Stop()
+			d.home.armed = notArmed
 		}
 		if d.home.outside != 0 {
 			delete(w.used, d.home.outside)

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -782,6 +783,12 @@ func (w *World) generated(n *node, gen []nat.Packet) {
 // next deadline. It re-arms only when the deadline moves earlier; a
 // timer that fires early finds nothing due and re-arms, which keeps the
 // per-packet cost of a refreshed mapping at one comparison.
+//
+// Whether the timer is pending is kept in n.armed rather than read from
+// the timer's heap index: gVisor's processors, which may still be
+// working on a segment injected earlier in this event, move other
+// timers in the heap under the scheduler's lock and rewrite the indexes
+// of the timers they pass, this one included.
 func (w *World) armExpiry(n *node) {
 	t, ok := n.box.NextDeadline()
 	if !ok {
@@ -789,14 +796,21 @@ func (w *World) armExpiry(n *node) {
 	}
 	at := int64(t.Sub(w.sched.epoch))
 	if n.timer == nil {
-		n.timer = &Timer{s: w.sched, idx: -1, f: func() { w.expire(n) }}
+		n.armed = notArmed
+		n.timer = &Timer{s: w.sched, idx: -1, f: func() {
+			n.armed = notArmed
+			w.expire(n)
+		}}
 	}
-	if n.timer.idx >= 0 && n.armed <= at {
+	if n.armed <= at {
 		return
 	}
 	n.armed = at
 	n.timer.Reset(time.Duration(at - int64(w.sched.Elapsed())))
 }
+
+// notArmed is node.armed while the node's expiry timer is not pending.
+const notArmed = math.MaxInt64
 
 func (w *World) expire(n *node) {
 	if n.box == nil {
@@ -815,7 +829,7 @@ type node struct {
 	box    nat.Middlebox
 	dev    *Device
 	timer  *Timer
-	armed  int64
+	armed  int64 // when timer fires; notArmed when it is not pending
 	// outside addresses registered for inbound routing, for removal
 	routes  []uint64
 	outside uint32 // a home router's outside address, to release
