@@ -299,3 +299,30 @@ func TestOnTimeRatio(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// outputs.formats chooses the result files a run writes.
+func TestFormatsChooseTheFiles(t *testing.T) {
+	s, err := (&scenarios.Loader{Sets: []string{"groups.phones.count=3", "duration=20m", "outputs.formats=[json]", "outputs.pcap=[]"}}).LoadFile(filepath.Join("..", "scenarios", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != SummaryFile {
+		t.Errorf("outputs.formats [json] wrote %v, want only %s", names, SummaryFile)
+	}
+}

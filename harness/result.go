@@ -31,6 +31,7 @@ type Result struct {
 	series     []seriesRow
 	pcap       []byte
 	recordWall bool
+	formats    []string // scenario outputs.formats; nil writes every file
 }
 
 // The summary.json types are plots' (the single definition of the file,

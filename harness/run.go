@@ -73,6 +73,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Result, err
 	}
 	res.WallTime = time.Since(wallStart)
 	res.recordWall = opts.RecordWallTime
+	res.formats = s.Outputs.Formats
 	return res, nil
 }
 

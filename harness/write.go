@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/natsim/natsim/plots"
@@ -41,15 +42,18 @@ func (r *Result) Write(dir string) error {
 		return fmt.Errorf("harness: results: %w", err)
 	}
 	files := []struct {
-		name string
-		fn   func(*bufio.Writer) error
+		format, name string
+		fn           func(*bufio.Writer) error
 	}{
-		{SummaryFile, r.writeSummary},
-		{DevicesFile, r.writeDevices},
-		{EventsFile, r.writeEvents},
-		{TimeseriesFile, r.writeSeries},
+		{"json", SummaryFile, r.writeSummary},
+		{"csv", DevicesFile, r.writeDevices},
+		{"jsonl", EventsFile, r.writeEvents},
+		{"csv", TimeseriesFile, r.writeSeries},
 	}
 	for _, f := range files {
+		if r.formats != nil && !slices.Contains(r.formats, f.format) {
+			continue
+		}
 		if err := writeFile(filepath.Join(dir, f.name), f.fn); err != nil {
 			return err
 		}

@@ -506,7 +506,8 @@ type Outputs struct {
 	// Plots names the figures to draw; see Plots for the list.
 	Plots []string `yaml:"plots,omitempty"`
 	// Formats are the result files to write: "json" (summary.json), "csv"
-	// (devices.csv), "jsonl" (events.jsonl). Default: all three.
+	// (devices.csv and timeseries.csv), "jsonl" (events.jsonl). Default:
+	// all three. Figures and sweeps read summary.json.
 	Formats []string `yaml:"formats"`
 	// PlotFormat is "svg" (default), "png" or "pdf".
 	PlotFormat string `yaml:"plot_format" jsonschema:"enum=svg,enum=png,enum=pdf"`
