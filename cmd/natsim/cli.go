@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,6 +98,15 @@ func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
 
 // parse parses flags that may follow positional arguments
 // ("run FILE --out DIR").
+// parseExit is a command's exit status when parse fails: 0 after the help
+// a -h or --help asked for, 2 for bad flags.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitError
+}
+
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
@@ -141,7 +151,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	procs := fs.Int("procs", 1, "processors for the run (GOMAXPROCS); 0 keeps Go's default")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "natsim run: want exactly one scenario file")
@@ -215,7 +225,7 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&sets, "set", "override a scenario value, path=value (repeatable)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "natsim sweep: want exactly one scenario file")
@@ -263,7 +273,7 @@ func cmdMerge(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "merged sweep directory (required)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if *out == "" || len(pos) == 0 {
 		fmt.Fprintln(stderr, "natsim merge: want --out DIR and at least one shard directory")
@@ -284,7 +294,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&sets, "set", "override a scenario value, path=value (repeatable)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "natsim validate: want at least one scenario file")
@@ -309,7 +319,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 func cmdSchema(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("schema", "", stderr)
 	if _, err := parse(fs, args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	b, err := scenarios.GenerateSchema("")
 	if err != nil {
@@ -326,7 +336,7 @@ func cmdPlot(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "png", "png, svg or pdf")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "natsim plot: want at least one results directory")

@@ -121,3 +121,15 @@ func TestSweepShardMergeAndPlot(t *testing.T) {
 		t.Fatalf("plot: %d\n%s\n%s", code, out, errs)
 	}
 }
+
+// Asking for help is not an error; a bad flag is.
+func TestHelpExitsZeroBadFlagTwo(t *testing.T) {
+	for _, cmd := range []string{"run", "sweep", "merge", "validate", "schema", "presets", "plot", "pushd"} {
+		if code, _, errs := natsim(t, cmd, "-h"); code != exitOK || !strings.Contains(errs, "Usage") {
+			t.Errorf("natsim %s -h: exit %d, stderr %q; want 0 and the usage", cmd, code, errs)
+		}
+		if code, _, _ := natsim(t, cmd, "--no-such-flag"); code != exitError {
+			t.Errorf("natsim %s --no-such-flag: exit %d, want %d", cmd, code, exitError)
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 func cmdPresets(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("presets", "", stderr)
 	if _, err := parse(fs, args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAT PRESETS")

@@ -128,7 +128,7 @@ func cmdPushd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&cfg.quiet, "quiet", false, "do not log connections and disconnections")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if len(pos) != 0 {
 		fmt.Fprintf(stderr, "natsim pushd: unexpected arguments %v\n", pos)
