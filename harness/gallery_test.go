@@ -59,7 +59,7 @@ var galleryRuns = []galleryRun{
 	{
 		file: "quickstart.yaml",
 		figs: []galleryFig{
-			{"latency_cdf", "quickstart-latency-cdf.png", "Push latency CDF of the quickstart: 50 phones behind home routers, a 15-minute keep-alive."},
+			{"latency-cdf", "quickstart-latency-cdf.png", "Push latency CDF of the quickstart: 50 phones behind home routers, a 15-minute keep-alive."},
 		},
 	},
 	{

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/natsim/natsim/nat"
+	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
 )
 
@@ -324,5 +325,13 @@ func TestFormatsChooseTheFiles(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != SummaryFile {
 		t.Errorf("outputs.formats [json] wrote %v, want only %s", names, SummaryFile)
+	}
+}
+
+// The figure names a scenario may ask for are exactly the kinds of figure
+// package plots draws.
+func TestScenarioPlotNamesArePlotsFigures(t *testing.T) {
+	if !slices.Equal(scenarios.Plots, plots.Figures) {
+		t.Errorf("scenarios.Plots %v differ from plots.Figures %v", scenarios.Plots, plots.Figures)
 	}
 }

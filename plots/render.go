@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Options configures Render.
@@ -34,9 +35,23 @@ type Options struct {
 	// (on-time ratio, or delivery ratio for results without it).
 	HeatMetric string
 	// Threshold is the target ratio: the trade-off's operating point is
-	// the longest interval where every series reaches it, and heat map
+	// the cheapest interval where every series reaches it, and heat map
 	// cells reaching it are outlined; zero means DefaultTarget.
 	Threshold float64
+	// Figures names the kinds of figure to draw (see Figures); empty
+	// draws every one the results support.
+	Figures []string
+}
+
+// Figures are the kinds of figure Render draws, by the names scenarios'
+// outputs.plots and Options.Figures use: the trade-off curve and survival
+// heat maps of a sweep, and a run's latency CDF, energy breakdown, server
+// view, strategy convergence and device timeline.
+var Figures = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline"}
+
+// wants reports whether opts asks for figures of kind.
+func (o Options) wants(kind string) bool {
+	return len(o.Figures) == 0 || slices.Contains(o.Figures, kind)
 }
 
 // maxHeatMaps bounds the heat maps one sweep produces (one per series).
@@ -59,17 +74,24 @@ func Render(dir string, opts Options) ([]string, error) {
 	if opts.OutDir == "" {
 		opts.OutDir = filepath.Join(dir, "plots")
 	}
+	for _, k := range opts.Figures {
+		if !slices.Contains(Figures, k) {
+			return nil, fmt.Errorf("plots: unknown figure %q (want one of %s)", k, strings.Join(Figures, ", "))
+		}
+	}
 	var figs []*Figure
 	sweep, err := loadSweep(dir)
 	if err != nil {
 		return nil, err
 	}
-	if sweep != nil {
+	if sweep != nil && opts.wants("tradeoff") {
 		f, err := TradeOff(sweep, TradeOffOptions{Tolerance: opts.Tolerance, Target: opts.Threshold, OperatingS: opts.OperatingS})
 		if err != nil {
 			return nil, err
 		}
 		figs = append(figs, f)
+	}
+	if sweep != nil && opts.wants("heatmap") {
 		if axes, _ := PickAxes(sweep.Params); axes.Y != "" {
 			ho := HeatMapOptions{Axes: axes, Metric: opts.HeatMetric, Threshold: opts.Threshold}
 			grids, err := HeatGrids(sweep, ho)
@@ -93,7 +115,7 @@ func Render(dir string, opts Options) ([]string, error) {
 		return nil, err
 	}
 	figs = append(figs, run...)
-	if len(figs) == 0 {
+	if len(figs) == 0 && len(opts.Figures) == 0 {
 		return nil, fmt.Errorf("plots: %s holds no results (want %s, %s or %s)", dir, SummaryFile, SweepSummaryFile, SweepFile)
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
@@ -148,17 +170,18 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 		return nil, err
 	}
 	var figs []*Figure
-	if f, err := LatencyCDF(sum.Groups); err == nil {
+	if !opts.wants("latency-cdf") {
+	} else if f, err := LatencyCDF(sum.Groups); err == nil {
 		figs = append(figs, f)
 	}
-	if len(sum.Groups) > 0 {
+	if len(sum.Groups) > 0 && opts.wants("energy") {
 		f, err := EnergyBreakdown(sum.Groups)
 		if err != nil {
 			return nil, err
 		}
 		figs = append(figs, f)
 	}
-	if tp := filepath.Join(dir, TimeseriesFile); exists(tp) {
+	if tp := filepath.Join(dir, TimeseriesFile); exists(tp) && (opts.wants("server") || opts.wants("convergence")) {
 		f, err := os.Open(tp)
 		if err != nil {
 			return nil, fmt.Errorf("plots: %w", err)
@@ -168,14 +191,14 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		if fig, err := ServerView(samples); err == nil {
+		if fig, err := ServerView(samples); err == nil && opts.wants("server") {
 			figs = append(figs, fig)
 		}
-		if fig, err := Convergence(samples, sum.NATs); err == nil {
+		if fig, err := Convergence(samples, sum.NATs); err == nil && opts.wants("convergence") {
 			figs = append(figs, fig)
 		}
 	}
-	if ep := filepath.Join(dir, EventsFile); exists(ep) {
+	if ep := filepath.Join(dir, EventsFile); exists(ep) && opts.wants("timeline") {
 		devs := opts.Devices
 		if len(devs) == 0 {
 			if devs, err = pickDevices(filepath.Join(dir, DevicesFile)); err != nil {

@@ -48,7 +48,7 @@ func TestRenderRunAndSweep(t *testing.T) {
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
-	if got := strings.Join(names, " "); got != "latency_cdf.png energy.png server.png convergence.png timeline.png" {
+	if got := strings.Join(names, " "); got != "latency-cdf.png energy.png server.png convergence.png timeline.png" {
 		t.Errorf("run figures: %s", got)
 	}
 	sweep := t.TempDir()
@@ -121,5 +121,25 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("gif"); err == nil {
 		t.Error("gif accepted")
+	}
+}
+
+// Options.Figures draws only the kinds asked for and rejects unknown ones.
+func TestRenderChosenFigures(t *testing.T) {
+	run := t.TempDir()
+	writeSynthRun(t, run, 20)
+	files, err := Render(run, Options{Figures: []string{"energy", "timeline"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	if got := strings.Join(names, " "); got != "energy.png timeline.png" {
+		t.Errorf("figures energy and timeline drew %s", got)
+	}
+	if _, err := Render(run, Options{Figures: []string{"delivery-over-time"}}); err == nil || !strings.Contains(err.Error(), `unknown figure "delivery-over-time"`) {
+		t.Errorf("an unknown figure name: %v", err)
 	}
 }

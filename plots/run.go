@@ -66,7 +66,7 @@ func LatencyCDF(groups []GroupSummary) (*Figure, error) {
 	}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
-	return &Figure{Name: "latency_cdf", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: notes}, nil
+	return &Figure{Name: "latency-cdf", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: notes}, nil
 }
 
 // quantileMarks marks a group's p50 and p99 latency on its CDF.

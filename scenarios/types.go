@@ -503,7 +503,8 @@ type Outputs struct {
 	// Pcap selects devices whose traffic is captured, as "group/index"
 	// ("phones/0") or "group/*".
 	Pcap []string `yaml:"pcap,omitempty"`
-	// Plots names the figures to draw; see Plots for the list.
+	// Plots names the figures to draw after the run or sweep; see Plots
+	// for the list. Empty draws none.
 	Plots []string `yaml:"plots,omitempty"`
 	// Formats are the result files to write: "json" (summary.json), "csv"
 	// (devices.csv and timeseries.csv), "jsonl" (events.jsonl). Default:
@@ -523,15 +524,9 @@ type Outputs struct {
 // sourced constant.
 const DefaultOnTime = 60 * time.Second
 
-// Plots are the figure names Outputs.Plots accepts.
-var Plots = []string{
-	"delivery-over-time",
-	"energy",
-	"keepalive-interval",
-	"latency-cdf",
-	"nat-mappings",
-	"reconnects",
-}
+// Plots are the figure names Outputs.Plots accepts: the kinds of figure
+// package plots draws (plots.Figures; a harness test keeps the two equal).
+var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline"}
 
 // Formats are the result formats Outputs.Formats accepts.
 var Formats = []string{"json", "csv", "jsonl"}

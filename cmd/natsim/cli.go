@@ -212,7 +212,7 @@ func drawPlots(dir string, s *scenarios.Scenario) error {
 	if len(s.Outputs.Plots) == 0 {
 		return nil
 	}
-	_, err := plots.Render(dir, plots.Options{Format: plots.Format(s.Outputs.PlotFormat)})
+	_, err := plots.Render(dir, plots.Options{Format: plots.Format(s.Outputs.PlotFormat), Figures: s.Outputs.Plots})
 	return err
 }
 

@@ -41,7 +41,7 @@ func TestRunPassesAndWritesResults(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil || s.Devices != 5 || !s.Pass {
 		t.Errorf("summary.json: %+v %v", s, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "plots", "latency_cdf.svg")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "plots", "latency-cdf.svg")); err != nil {
 		t.Errorf("the scenario's latency-cdf plot was not drawn: %v", err)
 	}
 }
