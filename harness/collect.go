@@ -33,6 +33,10 @@ type seriesRow struct {
 }
 
 func (r *runner) emit(e event) {
+	r.nevents++
+	if !r.keepEvents {
+		return
+	}
 	e.t = r.w.Now().Sub(r.start)
 	r.events = append(r.events, e)
 }

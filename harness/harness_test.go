@@ -326,6 +326,19 @@ func TestFormatsChooseTheFiles(t *testing.T) {
 	if len(names) != 1 || names[0] != SummaryFile {
 		t.Errorf("outputs.formats [json] wrote %v, want only %s", names, SummaryFile)
 	}
+	// Without events.jsonl the events are counted, not kept: the summary
+	// is the same.
+	all, err := (&scenarios.Loader{Sets: []string{"groups.phones.count=3", "duration=20m", "outputs.pcap=[]"}}).LoadFile(filepath.Join("..", "scenarios", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, err := Run(context.Background(), all, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.Events == 0 || r.Summary.Events != ra.Summary.Events {
+		t.Errorf("summary events %d without events.jsonl, %d with; want the same, non-zero", r.Summary.Events, ra.Summary.Events)
+	}
 }
 
 // The figure names a scenario may ask for are exactly the kinds of figure

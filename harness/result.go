@@ -205,7 +205,7 @@ func (r *runner) result() (*Result, error) {
 	}
 	s.VirtualS = dur.Seconds()
 	s.Devices = len(r.devs)
-	s.Events = len(r.events)
+	s.Events = r.nevents
 	s.Packets = r.stats.Packets
 	if r.ext != nil {
 		ext := r.ext.sum

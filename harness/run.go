@@ -97,10 +97,12 @@ type runner struct {
 	byClient map[string]*devState
 	byAddr   map[netip.Addr]*devState
 
-	events []event
-	series []seriesRow
-	pcap   *bytes.Buffer
-	stats  sim.Stats
+	events     []event
+	nevents    int  // events emitted, kept or not
+	keepEvents bool // events.jsonl is written (outputs.formats)
+	series     []seriesRow
+	pcap       *bytes.Buffer
+	stats      sim.Stats
 
 	curAdding *devState // the device AddDevice, Move or ChangeAddress is attaching
 	errs      []error   // errors inside scheduled events, reported after the run
@@ -190,10 +192,10 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 	if s.Server.External != "" && s.Clock != scenarios.ClockWall {
 		return nil, fmt.Errorf("server.external: an external server needs clock: wall")
 	}
-	if s.Server.KeepAliveFactor != 0 && s.Server.KeepAliveFactor != scenarios.DefaultKeepAliveFactor {
-		return nil, fmt.Errorf("server.keepalive_factor: the built-in server enforces %v; %v is not supported", scenarios.DefaultKeepAliveFactor, s.Server.KeepAliveFactor)
-	}
 	r := &runner{sc: s, opts: opts, nets: map[string]*netState{}, byClient: map[string]*devState{}, byAddr: map[netip.Addr]*devState{}}
+	// Events are kept only for events.jsonl: a 1,000-phone day with a
+	// 1-minute keep-alive emits millions (about 200 MB of JSON).
+	r.keepEvents = len(s.Outputs.Formats) == 0 || slices.Contains(s.Outputs.Formats, "jsonl")
 
 	// Groups in name order; each group's devices get its TCP profile
 	// (the engine puts devices of different profiles on different
@@ -267,7 +269,7 @@ func (r *runner) buildServer(gnames []string) error {
 			return fmt.Errorf("groups.%s.tls: the built-in server speaks one TLS model; every group must use the same", gn)
 		}
 	}
-	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent)}
+	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent), KeepAliveFactor: s.Server.KeepAliveFactor}
 	if tls != nil {
 		sc.TLS = tlsModel(*tls)
 	}
