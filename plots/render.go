@@ -84,6 +84,9 @@ func Render(dir string, opts Options) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sweep == nil && !exists(filepath.Join(dir, SummaryFile)) {
+		return nil, fmt.Errorf("plots: %s holds no results (want %s, %s or %s)", dir, SummaryFile, SweepSummaryFile, SweepFile)
+	}
 	if sweep != nil && opts.wants("tradeoff") {
 		f, err := TradeOff(sweep, TradeOffOptions{Tolerance: opts.Tolerance, Target: opts.Threshold, OperatingS: opts.OperatingS})
 		if err != nil {
@@ -115,9 +118,6 @@ func Render(dir string, opts Options) ([]string, error) {
 		return nil, err
 	}
 	figs = append(figs, run...)
-	if len(figs) == 0 && len(opts.Figures) == 0 {
-		return nil, fmt.Errorf("plots: %s holds no results (want %s, %s or %s)", dir, SummaryFile, SweepSummaryFile, SweepFile)
-	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("plots: %w", err)
 	}
@@ -170,9 +170,10 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 		return nil, err
 	}
 	var figs []*Figure
-	if !opts.wants("latency-cdf") {
-	} else if f, err := LatencyCDF(sum.Groups); err == nil {
-		figs = append(figs, f)
+	if opts.wants("latency-cdf") {
+		if f, err := LatencyCDF(sum.Groups); err == nil {
+			figs = append(figs, f)
+		}
 	}
 	if len(sum.Groups) > 0 && opts.wants("energy") {
 		f, err := EnergyBreakdown(sum.Groups)
@@ -191,11 +192,15 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		if fig, err := ServerView(samples); err == nil && opts.wants("server") {
-			figs = append(figs, fig)
+		if opts.wants("server") {
+			if fig, err := ServerView(samples); err == nil {
+				figs = append(figs, fig)
+			}
 		}
-		if fig, err := Convergence(samples, sum.NATs); err == nil && opts.wants("convergence") {
-			figs = append(figs, fig)
+		if opts.wants("convergence") {
+			if fig, err := Convergence(samples, sum.NATs); err == nil {
+				figs = append(figs, fig)
+			}
 		}
 	}
 	if ep := filepath.Join(dir, EventsFile); exists(ep) && opts.wants("timeline") {

@@ -96,8 +96,6 @@ func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags that may follow positional arguments
-// ("run FILE --out DIR").
 // parseExit is a command's exit status when parse fails: 0 after the help
 // a -h or --help asked for, 2 for bad flags.
 func parseExit(err error) int {
@@ -107,6 +105,8 @@ func parseExit(err error) int {
 	return exitError
 }
 
+// parse parses flags that may follow positional arguments
+// ("run FILE --out DIR").
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
