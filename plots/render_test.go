@@ -143,3 +143,12 @@ func TestRenderChosenFigures(t *testing.T) {
 		t.Errorf("an unknown figure name: %v", err)
 	}
 }
+
+// A directory without results is an error, whatever figures are asked for.
+func TestRenderEmptyDirIsAnError(t *testing.T) {
+	for _, o := range []Options{{}, {Figures: []string{"energy"}}} {
+		if _, err := Render(t.TempDir(), o); err == nil || !strings.Contains(err.Error(), "holds no results") {
+			t.Errorf("Render(empty dir, figures %v) = %v, want a holds-no-results error", o.Figures, err)
+		}
+	}
+}
