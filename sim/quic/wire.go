@@ -72,22 +72,22 @@ func (t packetType) level() level {
 
 // Frame types (RFC 9000 §19, Table 3).
 const (
-	frPadding         = 0x00
-	frPing            = 0x01
-	frAck             = 0x02
-	frAckECN          = 0x03
-	frCrypto          = 0x06
-	frStream          = 0x08 // 0x08-0x0f: OFF 0x04, LEN 0x02, FIN 0x01
-	frNewCID          = 0x18
-	frPathChallenge   = 0x1a
-	frPathResponse    = 0x1b
-	frCloseTransport  = 0x1c
-	frCloseApp        = 0x1d
-	frHandshakeDone   = 0x1e
-	maxVarint         = 1<<62 - 1
-	errNoError        = 0x00 // transport error codes, RFC 9000 §20.1
-	errProtocol       = 0x0a
-	appErrAbort       = 0x01 // our application error code for Abort
+	frPadding        = 0x00
+	frPing           = 0x01
+	frAck            = 0x02
+	frAckECN         = 0x03
+	frCrypto         = 0x06
+	frStream         = 0x08 // 0x08-0x0f: OFF 0x04, LEN 0x02, FIN 0x01
+	frNewCID         = 0x18
+	frPathChallenge  = 0x1a
+	frPathResponse   = 0x1b
+	frCloseTransport = 0x1c
+	frCloseApp       = 0x1d
+	frHandshakeDone  = 0x1e
+	maxVarint        = 1<<62 - 1
+	errNoError       = 0x00 // transport error codes, RFC 9000 §20.1
+	errProtocol      = 0x0a
+	appErrAbort      = 0x01 // our application error code for Abort
 )
 
 // errMalformed is any packet or frame that does not parse.
