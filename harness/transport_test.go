@@ -86,3 +86,68 @@ sweep:
 		t.Errorf("reconnects per device-day at 60 s: %v", reconnects)
 	}
 }
+
+// A QUIC group's events and summary fields: idle closes (PINGs 40 s
+// apart against a 30 s idle timeout), a stateless reset after the
+// listener restarts, and nothing of the kind on the TCP group.
+func TestQUICEventsAndSummary(t *testing.T) {
+	s, err := scenarios.Load("t.yaml", []byte(`name: quic-events
+duration: 5m
+networks:
+  carrier: {kind: cellular, nat: [{preset: cgnat-typical}]}
+groups:
+  idle:
+    count: 1
+    network: carrier
+    strategy: {name: fixed, interval: 40s}
+    alarm: {model: exact}
+    transport: {name: quic}
+  reset:
+    count: 1
+    network: carrier
+    strategy: {name: fixed, interval: 10s}
+    alarm: {model: exact}
+    transport: {name: quic}
+  tcp:
+    count: 1
+    network: carrier
+    strategy: {name: fixed, interval: 10s}
+timeline:
+  - {at: 2m, type: quic-server-restart, group: reset}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Warnings(); len(w) != 1 || !strings.Contains(w[0].Error(), "groups.idle.strategy.interval: warning: keep-alive interval 40s") {
+		t.Errorf("warnings %v", w)
+	}
+	res, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := res.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"kind":"quic_idle_timeout","device":"idle/0"`, `"kind":"quic_stateless_reset","device":"reset/0"`, `"reason":"quic_idle_timeout"`} {
+		if !strings.Contains(string(ev), want) {
+			t.Errorf("events.jsonl lacks %s", want)
+		}
+	}
+	idle, reset, tcp := res.Group("idle"), res.Group("reset"), res.Group("tcp")
+	// Connected at ~0.2 s, idle close 30 s after the last packet, a 1 s
+	// backoff: a cycle of about 31 s in 300 s.
+	if idle.QUICIdleCloses == nil || *idle.QUICIdleCloses < 8 || *idle.QUICIdleCloses > 10 {
+		t.Errorf("idle closes %v", idle.QUICIdleCloses)
+	}
+	if reset.QUICStatelessResets == nil || *reset.QUICStatelessResets != 1 || reset.Transport != "quic" {
+		t.Errorf("reset group %+v", reset)
+	}
+	if tcp.Transport != "" || tcp.QUICMigrations != nil {
+		t.Errorf("tcp group has QUIC fields: %+v", tcp)
+	}
+}
