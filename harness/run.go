@@ -166,6 +166,7 @@ type devState struct {
 	deathAt         time.Time
 	detections      []float64
 	lastInterval    time.Duration
+	pres            presence // server-side presence (presence.go)
 }
 
 // seed derives independent random streams from the run's seed.
@@ -225,6 +226,9 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 		return fail(err)
 	}
 	if err := r.buildTimeline(); err != nil {
+		return fail(err)
+	}
+	if err := r.buildPresence(); err != nil {
 		return fail(err)
 	}
 	if err := r.buildCapture(); err != nil {
@@ -640,6 +644,7 @@ func (r *runner) buildGroups(gnames []string) error {
 				Observer:    push.ClientObserverFunc(ds.clientEvent),
 				BestEffort:  g.wl != nil && g.wl.QoS == 0,
 				Alarm:       alarmModel(gc.Alarm, crng, r.start),
+				Will:        willFor(gc, ds.name),
 			}
 			cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, push.DialerTo(d.DialTCP, r.srvAP), cc)
 			if err != nil {
@@ -950,6 +955,11 @@ func (r *runner) buildTimeline() error {
 					r.curAdding = nil
 				}
 			})
+		case scenarios.EventDeviceOff, scenarios.EventCoverageLoss, scenarios.EventAppSuspended:
+			if g == nil {
+				return fmt.Errorf("%s: %s needs a group", where, e.Type)
+			}
+			r.schedulePresence(g, e, at, rng)
 		default:
 			return fmt.Errorf("%s: unknown event type %q", where, e.Type)
 		}

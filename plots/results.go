@@ -90,6 +90,8 @@ type GroupSummary struct {
 	RadioOnSPerDeviceDay       float64            `json:"radio_on_s_per_device_day"`
 	// FinalIntervalS is present for adaptive strategies only.
 	FinalIntervalS *IntervalStats `json:"final_interval_s,omitempty"`
+	// PresenceSummary is present for groups that track presence.
+	*PresenceSummary
 }
 
 // NATSummary is one NAT layer of one network in summary.json (all

@@ -284,6 +284,10 @@ type Group struct {
 	// keepalive_factor times it. Default 0: not announced, the server never
 	// closes idle connections (APNs and FCM behave so towards devices).
 	PushKeepAlive time.Duration `yaml:"push_keepalive"`
+	// Outages are random outages of the group's devices (presence).
+	Outages *Outages `yaml:"outages,omitempty"`
+	// Will is the MQTT Will Message the devices register (presence).
+	Will *Will `yaml:"will,omitempty"`
 }
 
 // Schedule is a daily (or other period) timetable of networks. The slot
@@ -449,7 +453,8 @@ type Event struct {
 	// At is the time of the event from the start of the run. Required.
 	At time.Duration `yaml:"at"`
 	// Type is one of nat-reboot, public-address-change, link-outage,
-	// handover, timeout-change, address-change. Required.
+	// handover, timeout-change, address-change, device-off,
+	// coverage-loss, app-suspended. Required.
 	Type EventType `yaml:"type" jsonschema:"required"`
 	// Network is the network the event happens on (all types but handover
 	// and address-change).
@@ -461,12 +466,15 @@ type Event struct {
 	Layer *int `yaml:"layer,omitempty"`
 	// Link is "access" (default) or "core", for link-outage.
 	Link LinkName `yaml:"link,omitempty"`
-	// Duration is how long a link-outage lasts. Required for link-outage.
+	// Duration is how long a link-outage, coverage-loss or app-suspended
+	// lasts (required), or a device-off (optional: off to the end).
 	Duration time.Duration `yaml:"duration,omitempty"`
-	// Group is the device group for handover and address-change.
+	// Group is the device group for handover, address-change and the
+	// presence events (device-off, coverage-loss, app-suspended).
 	Group string `yaml:"group,omitempty"`
 	// Fraction is the share of the group's devices affected, in (0,1], for
-	// handover and address-change (default 1), and the share of per-device
+	// handover, address-change and the presence events (default 1), and
+	// the share of per-device
 	// NAT instances affected by nat-reboot (default 1).
 	Fraction float64 `yaml:"fraction,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// To is the target network of a handover.

@@ -395,6 +395,7 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 	case ka > 65535*time.Second:
 		v.errorf(p+".push_keepalive", "must be at most 18h12m15s (65535 s, MQTT), got %s", FormatDuration(ka))
 	}
+	v.presenceGroup(p, g, s)
 }
 
 func (v *validator) schedule(p string, sc *Schedule, s *Scenario) {
@@ -562,6 +563,9 @@ var eventFields = map[EventType][]string{
 	EventHandover:            {"group", "fraction", "to"},
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group", "fraction"},
+	EventDeviceOff:           {"group", "fraction", "duration"},
+	EventCoverageLoss:        {"group", "fraction", "duration"},
+	EventAppSuspended:        {"group", "fraction", "duration"},
 }
 
 var eventRequired = map[EventType][]string{
@@ -571,6 +575,9 @@ var eventRequired = map[EventType][]string{
 	EventHandover:            {"group", "to"},
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group"},
+	EventDeviceOff:           {"group"},
+	EventCoverageLoss:        {"group", "duration"},
+	EventAppSuspended:        {"group", "duration"},
 }
 
 func (v *validator) event(p string, e *Event, s *Scenario) {
@@ -585,7 +592,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 		if e.Type == "" {
 			v.missing(p, "type")
 		} else {
-			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change)", e.Type)
+			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change, device-off, coverage-loss, app-suspended)", e.Type)
 		}
 		return
 	}
@@ -629,6 +636,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 	if e.Type == EventTimeoutChange {
 		v.overrides(p+".overrides", e.Overrides)
 	}
+	v.presenceEvent(p, e, s)
 }
 
 func (v *validator) outputs(s *Scenario) {

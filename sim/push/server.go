@@ -167,9 +167,12 @@ const (
 	ServerDropped
 	// ServerHeartbeatSent: a server-originated heartbeat was written.
 	ServerHeartbeatSent
+	// ServerWillPublished: the server published the will of ClientID,
+	// whose connection ended with Reason (Topic, QoS are the will's).
+	ServerWillPublished
 )
 
-var serverEventNames = [...]string{"", "connected", "disconnected", "rejected", "subscribed", "published", "publish_sent", "publish_acked", "dropped", "heartbeat_sent"}
+var serverEventNames = [...]string{"", "connected", "disconnected", "rejected", "subscribed", "published", "publish_sent", "publish_acked", "dropped", "heartbeat_sent", "will_published"}
 
 // String returns the snake_case name used in event streams.
 func (k ServerEventKind) String() string {
@@ -240,6 +243,8 @@ type ServerStats struct {
 	// Pings counts PINGREQs answered; Heartbeats counts server heartbeats.
 	Pings      int `json:"pings"`
 	Heartbeats int `json:"heartbeats"`
+	// Wills counts will messages published.
+	Wills int `json:"wills"`
 }
 
 // Server is the built-in MQTT 3.1.1 push server. All methods must be
@@ -262,6 +267,8 @@ type Server struct {
 	closes  [numReasons]int
 	stored  int
 	online  int
+
+	listeners []listener // provider-side subscribers (Listen)
 }
 
 // NewServer returns a server on clock.
@@ -648,6 +655,7 @@ type serverConn struct {
 	lastRx     time.Time
 	timer      tcpip.Timer // connect timeout, then keep-alive
 	hb         tcpip.Timer
+	will       *Will // registered in CONNECT; nil: none
 	prev, next *serverConn
 }
 
@@ -817,6 +825,9 @@ func (sc *serverConn) shut(reason Reason, err error, how closeHow) {
 		}
 	}
 	s.emit(ev)
+	if ev.Kind == ServerDisconnected {
+		sc.willOnLoss(ev.ClientID, reason)
+	}
 	if ss := sc.sess; ss != nil && ss.clean && ss.conn == nil && !ss.gone {
 		s.dropSession(ss) // MQTT-3.1.2-6: a clean session ends with its connection
 	}
@@ -915,6 +926,7 @@ func (sc *serverConn) handle(h byte, body []byte) error {
 		if s.cfg.RoutePublishes {
 			s.route(pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
 		}
+		s.notify(pk.TopicName, pk.Payload)
 	case packets.Disconnect:
 		sc.shut(ReasonClientDisconnect, nil, closeConn)
 	default:
@@ -961,6 +973,7 @@ func (sc *serverConn) handleConnect(pk *packets.Packet) error {
 	s.online++
 	sc.sess = ss
 	sc.state = stateConnected
+	sc.keepWill(pk)
 	s.stats.Connects++
 	sc.timer.Stop()
 	sc.keepAlive = time.Duration(pk.Connect.Keepalive) * time.Second * 3 / 2 // MQTT-3.1.2-24
