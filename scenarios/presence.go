@@ -143,7 +143,7 @@ func (v *validator) presenceEvent(p string, e *Event, s *Scenario) {
 	if !IsPresenceEvent(e.Type) {
 		return
 	}
-	if e.Type != EventDeviceOff || v.src.has(p+".duration") {
+	if v.src.has(p + ".duration") {
 		v.positive(p+".duration", e.Duration)
 	}
 	if e.Duration > 0 && e.At >= 0 && e.At+e.Duration > s.Duration {
