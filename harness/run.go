@@ -293,6 +293,7 @@ func (r *runner) buildServer(gnames []string) error {
 		sc.DefaultTTL = scenarios.DefaultOfflineTTL
 	}
 	sc.Heartbeat.Interval = s.Server.Heartbeat
+	sc.Heartbeat.AckTimeout = s.Server.HeartbeatTimeout
 	if t := s.Server.TCP; t != nil {
 		sc.TCP.KeepAlive = strategy.TCPKeepAlive{Idle: t.KeepAliveIdle, Interval: t.KeepAliveInterval, Count: t.KeepAliveCount}
 		sc.TCP.UserTimeout = t.UserTimeout

@@ -116,8 +116,8 @@ func (v *validator) presenceGroup(p string, g *Group, s *Scenario) {
 		}
 	}
 	if w := g.Will; w != nil {
-		if g.PushKeepAlive == 0 {
-			v.errorf(p+".will", "a will needs push_keepalive: without a keep-alive the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)")
+		if g.PushKeepAlive == 0 && s.Server.HeartbeatTimeout == 0 {
+			v.errorf(p+".will", "a will needs push_keepalive (or server.heartbeat_timeout): without a keep-alive the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)")
 		}
 		if w.QoS != 0 && w.QoS != 1 {
 			v.errorf(p+".will.qos", "must be 0 or 1, got %d", w.QoS)
@@ -135,6 +135,14 @@ func validWillTopic(t string) bool {
 		}
 	}
 	return len(t) <= 65535
+}
+
+// presenceServer checks the server's heartbeat deadline.
+func (v *validator) presenceServer(srv *Server) {
+	v.nonNegative("server.heartbeat_timeout", srv.HeartbeatTimeout)
+	if srv.HeartbeatTimeout > 0 && srv.Heartbeat <= 0 {
+		v.errorf("server.heartbeat_timeout", "needs server.heartbeat (the probe interval)")
+	}
 }
 
 // presenceEvent checks the duration of a device-off, coverage-loss or

@@ -83,6 +83,11 @@ type Server struct {
 	// on every idle connection at this interval (server-originated
 	// keep-alive; does not refresh outbound-only NATs). Default 0: off.
 	Heartbeat time.Duration `yaml:"heartbeat,omitempty"`
+	// HeartbeatTimeout, when non-zero, makes every heartbeat a probe: it
+	// is sent at QoS 1 and the server declares the device gone (closes
+	// the connection, publishes its will) when the PUBACK has not come
+	// back within this time. Needs heartbeat. Default 0: no deadline.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout,omitempty"`
 	// TCP is the TCP profile of the server's sockets.
 	TCP *ServerTCP `yaml:"tcp,omitempty"`
 }

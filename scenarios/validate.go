@@ -180,7 +180,7 @@ func (v *validator) server(s *Scenario) {
 		if s.Clock != ClockWall {
 			v.errorf("server.external", "an external server needs clock: wall")
 		}
-		for _, f := range []string{"port", "keepalive_factor", "offline", "heartbeat", "tcp"} {
+		for _, f := range []string{"port", "keepalive_factor", "offline", "heartbeat", "heartbeat_timeout", "tcp"} {
 			if v.src.has("server." + f) {
 				v.errorf("server."+f, "applies to the built-in server only, not with server.external")
 			}
@@ -194,6 +194,7 @@ func (v *validator) server(s *Scenario) {
 		v.errorf("server.keepalive_factor", "must be at least 1, got %g", srv.KeepAliveFactor)
 	}
 	v.nonNegative("server.heartbeat", srv.Heartbeat)
+	v.presenceServer(srv)
 	if o := srv.Offline; o != nil {
 		switch o.Policy {
 		case OfflineKeepN:

@@ -148,3 +148,34 @@ func TestWillValidate(t *testing.T) {
 		t.Errorf("Listen accepted a bad filter: %v", err)
 	}
 }
+
+// Server heartbeats with a deadline are probes: an answered probe keeps
+// the connection (no keep-alive from the device at all), an unanswered one
+// ends it AckTimeout after it was sent, and the will goes out.
+func TestHeartbeatProbeDeclaresASilentDeviceGone(t *testing.T) {
+	b := newEngineBed(t, ServerConfig{Heartbeat: Heartbeat{Interval: 30 * time.Second, AckTimeout: 5 * time.Second}})
+	got := b.listen(t, "presence/phone")
+	c, log := b.client(t, &fixedStrategy{alarm: exact(time.Hour), ack: 10 * time.Second}, ClientConfig{KeepAlive: 3600 * time.Second, Will: testWill})
+	c.Start()
+	b.runTo(40 * time.Second)
+	if n := len(log.of(ClientHeartbeat)); n != 1 {
+		t.Fatalf("%d heartbeats by 40 s, want 1", n)
+	}
+	b.dev.SetInterfaceUp(false)
+	c.PowerOff()
+	b.runTo(120 * time.Second)
+	conn := b.serverEvents(ServerConnected)[0].Time
+	disc := b.serverEvents(ServerDisconnected)
+	if len(disc) != 1 || disc[0].Reason != ReasonHeartbeatTimeout {
+		t.Fatalf("server disconnects %+v, want one heartbeat_timeout", disc)
+	}
+	if d := disc[0].Time.Sub(conn); d != 65*time.Second {
+		t.Errorf("declared gone %v after CONNACK, want the second probe (60 s) + 5 s", d)
+	}
+	if len(*got) != 2 || (*got)[1].payload != "offline" {
+		t.Errorf("listener heard %+v, want the will", *got)
+	}
+	if st := b.srv.Stats(); st.Heartbeats != 2 || st.Closes[ReasonHeartbeatTimeout] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

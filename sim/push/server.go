@@ -49,6 +49,10 @@ type ServerTCP struct {
 type Heartbeat struct {
 	Interval time.Duration
 	Topic    string // DefaultHeartbeatTopic when empty
+	// AckTimeout, when non-zero, makes heartbeats probes: sent at QoS 1,
+	// and the connection is closed (ReasonHeartbeatTimeout, will
+	// published) when the PUBACK is not back within AckTimeout.
+	AckTimeout time.Duration
 }
 
 // ServerConfig configures a Server. The zero value is usable: every zero
@@ -99,7 +103,7 @@ type ServerConfig struct {
 func (c *ServerConfig) withDefaults() (ServerConfig, error) {
 	d := *c
 	if d.ConnectTimeout < 0 || d.MaxPacketSize < 0 || d.MaxInflight < 0 || d.SendBuffer < 0 ||
-		d.OfflineLimit < 0 || d.DefaultTTL < 0 || d.Heartbeat.Interval < 0 {
+		d.OfflineLimit < 0 || d.DefaultTTL < 0 || d.Heartbeat.Interval < 0 || d.Heartbeat.AckTimeout < 0 {
 		return d, fmt.Errorf("push: server config has a negative value: %+v", *c)
 	}
 	if d.KeepAliveFactor != 0 && d.KeepAliveFactor < 1 {
@@ -516,7 +520,7 @@ func (ss *session) allocPID() uint16 {
 		if ss.nextPID == 0 {
 			ss.nextPID = 1
 		}
-		used := false
+		used := ss.conn != nil && ss.conn.probe.pid == ss.nextPID
 		for _, m := range ss.inflight {
 			if m.pid == ss.nextPID {
 				used = true
@@ -655,6 +659,7 @@ type serverConn struct {
 	lastRx     time.Time
 	timer      tcpip.Timer // connect timeout, then keep-alive
 	hb         tcpip.Timer
+	probe      probe // the outstanding heartbeat probe (presence.go)
 	will       *Will // registered in CONNECT; nil: none
 	prev, next *serverConn
 }
@@ -804,6 +809,7 @@ func (sc *serverConn) shut(reason Reason, err error, how closeHow) {
 	if sc.hb != nil {
 		sc.hb.Stop()
 	}
+	sc.probe.stop()
 	s.conns.remove(sc)
 	s.closes[reason]++
 	ev := ServerEvent{Kind: ServerRejected, Reason: reason, Err: err}
@@ -1021,6 +1027,9 @@ func (sc *serverConn) refuse(code byte) {
 }
 
 func (sc *serverConn) handlePuback(pid uint16) {
+	if sc.probe.acked(pid) {
+		return
+	}
 	s, ss := sc.s, sc.sess
 	for i, m := range ss.inflight {
 		if m.pid != pid {
@@ -1101,6 +1110,10 @@ func (sc *serverConn) onHeartbeat() {
 	}
 	s := sc.s
 	pk := packets.Packet{TopicName: s.cfg.Heartbeat.Topic}
+	if !sc.arm(&pk) {
+		sc.hb.Reset(s.cfg.Heartbeat.Interval) // the last probe is still out
+		return
+	}
 	s.stats.Heartbeats++
 	s.emit(ServerEvent{Kind: ServerHeartbeatSent, ClientID: sc.sess.id, Remote: sc.c.RemoteAddr(), Topic: pk.TopicName})
 	if sc.writePacket(packets.Publish, &pk) {
