@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -295,4 +296,43 @@ func (r *runner) buildPresence() error {
 	}
 	r.buildOutages()
 	return r.listenPresence()
+}
+
+// presenceSweepMetrics are the metric columns sweep.csv gets after the
+// others when the scenario tracks presence (scenarioTracksPresence); other
+// sweeps' files are unchanged. nat_timeout_s is the shortest established
+// TCP timeout of the NATs on the group's network (empty without a NAT).
+var presenceSweepMetrics = []string{"server_detection_p50_s", "server_detection_p99_s", "nat_timeout_s"}
+
+// scenarioTracksPresence reports whether any group of s can vanish or has
+// a will.
+func scenarioTracksPresence(s *scenarios.Scenario) bool {
+	for _, e := range s.Timeline {
+		if scenarios.IsPresenceEvent(e.Type) {
+			return true
+		}
+	}
+	for _, g := range s.Groups {
+		if g != nil && (g.Outages != nil || g.Will != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// addPresenceCells appends the presence columns to a run's sweep rows
+// (one per group, in summary order).
+func addPresenceCells(rows [][]string, res *Result) {
+	for i, g := range res.Summary.Groups {
+		p50, p99, nt := math.NaN(), math.NaN(), math.NaN()
+		if ps := g.PresenceSummary; ps != nil && len(ps.ServerDetectionByCause) > 0 {
+			p50, p99 = ps.ServerDetectionS.P50, ps.ServerDetectionS.P99
+		}
+		for _, n := range res.Summary.NATs {
+			if n.Network == g.Network && n.IdleTimeoutS > 0 && !(n.IdleTimeoutS >= nt) {
+				nt = n.IdleTimeoutS
+			}
+		}
+		rows[i] = append(rows[i], num(p50), num(p99), num(nt))
+	}
 }

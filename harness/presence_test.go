@@ -3,9 +3,12 @@ package harness
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
 )
 
@@ -103,5 +106,27 @@ func TestPresenceFieldsOnlyWhereTracked(t *testing.T) {
 	q := runTo(t, small(t, "quickstart.yaml", "duration=10m"), t.TempDir())
 	if q.Group("phones").PresenceSummary != nil {
 		t.Error("quickstart has presence fields")
+	}
+}
+
+// A sweep of a scenario that tracks presence writes the presence columns
+// that the presence figure draws.
+func TestPresenceSweepColumns(t *testing.T) {
+	s := small(t, "watch-presence-sweep.yaml", "duration=1h", "groups.phones.count=4",
+		"sweep.grid={groups.phones.strategy.interval+groups.phones.push_keepalive: [20s, 60s]}", "expect=[]")
+	dir := t.TempDir()
+	if _, err := Sweep(context.Background(), s, dir, SweepOptions{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sweep.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.SplitN(string(b), "\n", 2)[0], ",server_detection_p50_s,server_detection_p99_s,nat_timeout_s") {
+		t.Fatalf("sweep.csv header lacks the presence columns:\n%s", b)
+	}
+	files, err := plots.Render(dir, plots.Options{Figures: []string{"presence"}})
+	if err != nil || len(files) != 1 {
+		t.Fatalf("presence figure: %v %v", files, err)
 	}
 }

@@ -77,3 +77,30 @@ func TestPresenceDefaults(t *testing.T) {
 		t.Errorf("render: %v\n%s", err, out)
 	}
 }
+
+// A tied sweep axis sets every one of its paths to the point's value.
+func TestTiedSweepAxis(t *testing.T) {
+	src := base + "    push_keepalive: 60s\nsweep:\n  grid:\n    groups.phones.strategy.interval+groups.phones.push_keepalive: [10s, 40s]\n"
+	s, err := Load("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := Expand(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 2 {
+		t.Fatalf("%d points, want 2", len(pts))
+	}
+	for i, want := range []string{"10s", "40s"} {
+		g := pts[i].Scenario.Groups["phones"]
+		iv := g.Strategy.Params["interval"].String()
+		if iv != want || FormatDuration(g.PushKeepAlive) != want {
+			t.Errorf("point %d: interval %s, push_keepalive %s; want both %s", i, iv, FormatDuration(g.PushKeepAlive), want)
+		}
+	}
+	bad := base + "sweep:\n  grid:\n    groups.phones.count+: [1]\n"
+	if _, err := Load("t.yaml", []byte(bad)); err == nil {
+		t.Error("a tied axis with an empty path loaded")
+	}
+}

@@ -696,10 +696,12 @@ func (v *validator) sweep(s *Scenario) {
 	runs := max(sw.Replicates, 1)
 	for _, a := range sw.Grid {
 		p := "sweep.grid." + a.Path
-		if _, err := parsePath(a.Path); err != nil {
-			v.keyErrorf(p, "%v", err)
-		} else if strings.HasPrefix(a.Path, "sweep") {
-			v.keyErrorf(p, "a sweep cannot change the sweep")
+		for _, path := range a.Paths() {
+			if _, err := parsePath(path); err != nil {
+				v.keyErrorf(p, "%v", err)
+			} else if strings.HasPrefix(path, "sweep") {
+				v.keyErrorf(p, "a sweep cannot change the sweep")
+			}
 		}
 		if len(a.Values) == 0 && !v.src.bad[p] {
 			v.errorf(p, "needs at least one value")
