@@ -130,3 +130,39 @@ func TestPresenceSweepColumns(t *testing.T) {
 		t.Fatalf("presence figure: %v %v", files, err)
 	}
 }
+
+// Server probes against device heartbeats, same period T = 60 s, same
+// random coverage losses (watch-presence's phones). A probe answered
+// within 10 s or the device is declared gone: detection is uniform in
+// [10 s, T + 10 s] (p50 near 40 s, max 70 s), against [0.5 T, 1.5 T] (p50
+// near 60 s) for the MQTT keep-alive. A probe wakes the radio like a
+// heartbeat does, but the device, which no longer pings, does not learn
+// that its connection died while it was out of coverage: it stays offline
+// until its own (hourly) check, and pushes wait.
+func TestServerProbesVersusDeviceHeartbeats(t *testing.T) {
+	common := []string{"duration=3h", "groups.phones.count=20", "groups.watches.count=1", "timeline=[]", "expect=[]"}
+	dev := runTo(t, small(t, "watch-presence.yaml", common...), t.TempDir())
+	srv := runTo(t, small(t, "watch-presence.yaml", append(common, "groups.phones.strategy.interval=1h",
+		"groups.phones.push_keepalive=0s", "server.heartbeat=60s", "server.heartbeat_timeout=10s")...), t.TempDir())
+	d, s := dev.Group("phones"), srv.Group("phones")
+	if d.Outages < 20 || s.Outages < 20 {
+		t.Fatalf("outages %d and %d, want at least 20 each", d.Outages, s.Outages)
+	}
+	if d.ServerDetectionByCause["keepalive_timeout"] != d.Outages || s.ServerDetectionByCause["heartbeat_timeout"] != s.Outages {
+		t.Fatalf("causes %v and %v", d.ServerDetectionByCause, s.ServerDetectionByCause)
+	}
+	if p := d.ServerDetectionS.P50; p < 45 || p > 75 {
+		t.Errorf("device heartbeats: detection p50 %.1f s, want near 60 s", p)
+	}
+	if p, m := s.ServerDetectionS.P50, s.ServerDetectionS.Max; p < 25 || p > 55 || m > 70.1 {
+		t.Errorf("server probes: detection p50 %.1f s, max %.1f s; want near 40 s, at most 70.1 s", p, m)
+	}
+	if s.EnergyJPerDeviceDay < 0.4*d.EnergyJPerDeviceDay {
+		t.Errorf("server probes cost %.0f J/device-day against %.0f: a probe wakes the radio too", s.EnergyJPerDeviceDay, d.EnergyJPerDeviceDay)
+	}
+	if s.DeliveryRatio >= d.DeliveryRatio {
+		t.Errorf("delivery %.3f with probes, %.3f with device heartbeats: devices that do not ping stay offline after an outage", s.DeliveryRatio, d.DeliveryRatio)
+	}
+	t.Logf("device heartbeats: p50 %.1f s, %.0f J/device-day, delivery %.3f; server probes: p50 %.1f s, %.0f J/device-day, delivery %.3f",
+		d.ServerDetectionS.P50, d.EnergyJPerDeviceDay, d.DeliveryRatio, s.ServerDetectionS.P50, s.EnergyJPerDeviceDay, s.DeliveryRatio)
+}
