@@ -183,14 +183,7 @@ func Presence(s *SweepSummary) (*Figure, error) {
 	}
 	logX := xmin > 0 && xmax/xmin >= 10
 	for _, p := range []*plot.Plot{top, bot} {
-		p.X.Min, p.X.Max = xmin, xmax
-		if logX {
-			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = secondTicks{}
-		} else {
-			pad := (xmax - xmin) * 0.03
-			p.X.Min, p.X.Max = xmin-pad, xmax+pad
-		}
+		intervalAxis(p, xmin, xmax, logX)
 		if p.Y.Min > 0 {
 			p.Y.Min = 0
 		}

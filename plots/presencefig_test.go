@@ -33,17 +33,7 @@ func writeSynthPresenceSweep(t testing.TB, dir string, ks []float64) string {
 
 func readSynthPresence(t *testing.T) *SweepSummary {
 	t.Helper()
-	p := writeSynthPresenceSweep(t, t.TempDir(), []float64{10, 20, 30, 60, 120, 240})
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := ReadSweep(f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return readSweepFile(t, writeSynthPresenceSweep(t, t.TempDir(), []float64{10, 20, 30, 60, 120, 240}))
 }
 
 func TestPresenceCurvesFromSweep(t *testing.T) {

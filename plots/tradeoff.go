@@ -407,14 +407,7 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		leg.add("meets "+fmtNum(o.Target)+" on every series", blankThumb{})
 	}
 	for _, p := range []*plot.Plot{top, bot} {
-		p.X.Min, p.X.Max = xmin, xmax
-		if logX {
-			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = secondTicks{}
-		} else {
-			pad := (xmax - xmin) * 0.03
-			p.X.Min, p.X.Max = xmin-pad, xmax+pad
-		}
+		intervalAxis(p, xmin, xmax, logX)
 		p.Add(plotter.NewGrid())
 	}
 	top.X.Tick.Label.Color = transparent
@@ -423,6 +416,19 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		bot.Y.Min = 0
 	}
 	return &Figure{Name: "tradeoff", Panels: []*plot.Plot{top, bot}, legend: leg, sideW: leg.width(), Height: 14 * vg.Centimeter, notes: notes}, nil
+}
+
+// intervalAxis sets p's x axis to the intervals [xmin, xmax]: log with
+// second ticks, or linear with a 3% pad.
+func intervalAxis(p *plot.Plot, xmin, xmax float64, logX bool) {
+	p.X.Min, p.X.Max = xmin, xmax
+	if logX {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = secondTicks{}
+	} else {
+		pad := (xmax - xmin) * 0.03
+		p.X.Min, p.X.Max = xmin-pad, xmax+pad
+	}
 }
 
 // blankThumb is an empty legend thumbnail, for a legend line of text.

@@ -24,14 +24,25 @@ func (b *engineBed) listen(t *testing.T, filter string) *[]heard {
 	return &got
 }
 
-func (b *engineBed) serverEvents(k ServerEventKind) []ServerEvent {
-	var out []ServerEvent
-	for _, ev := range b.events {
-		if ev.Kind == k {
-			out = append(out, ev)
-		}
-	}
-	return out
+func (b *engineBed) serverEvents(k ServerEventKind) []ServerEvent { return serverEventsOf(b.events, k) }
+
+// offAt10s starts a client with testWill and keep-alive 60 s (a PINGREQ
+// every minute), listens on filter, and switches the device off at 10 s.
+func (b *engineBed) offAt10s(t *testing.T, filter string) (*Client, *[]heard) {
+	t.Helper()
+	got := b.listen(t, filter)
+	c, _ := b.client(t, &fixedStrategy{alarm: exact(time.Minute), ack: 10 * time.Second}, ClientConfig{KeepAlive: time.Minute, Will: testWill})
+	c.Start()
+	b.runTo(10 * time.Second)
+	b.dev.SetInterfaceUp(false)
+	c.PowerOff()
+	return c, got
+}
+
+// on switches the device back on.
+func (b *engineBed) on(c *Client) {
+	b.dev.SetInterfaceUp(true)
+	c.PowerOn()
 }
 
 var testWill = &Will{Topic: "presence/phone", Payload: []byte("offline"), QoS: 1, Online: []byte("online")}
@@ -41,12 +52,7 @@ var testWill = &Will{Topic: "presence/phone", Payload: []byte("offline"), QoS: 1
 // the birth message announces it; a DISCONNECT publishes no will.
 func TestWillOnKeepAliveExpiryNotOnDisconnect(t *testing.T) {
 	b := newEngineBed(t, ServerConfig{})
-	got := b.listen(t, "presence/#")
-	c, _ := b.client(t, &fixedStrategy{alarm: exact(time.Minute), ack: 10 * time.Second}, ClientConfig{KeepAlive: time.Minute, Will: testWill})
-	c.Start()
-	b.runTo(10 * time.Second)
-	b.dev.SetInterfaceUp(false)
-	c.PowerOff()
+	c, got := b.offAt10s(t, "presence/#")
 	b.runTo(200 * time.Second)
 	wills := b.serverEvents(ServerWillPublished)
 	if len(wills) != 1 || wills[0].Reason != ReasonKeepAliveTimeout || wills[0].Topic != "presence/phone" {
@@ -60,8 +66,7 @@ func TestWillOnKeepAliveExpiryNotOnDisconnect(t *testing.T) {
 	if d := (*got)[1].at - (*got)[0].at; d != 90*time.Second {
 		t.Errorf("will %v after the birth message, want 1.5 x 60 s", d)
 	}
-	b.dev.SetInterfaceUp(true)
-	c.PowerOn()
+	b.on(c)
 	b.runTo(210 * time.Second)
 	if !c.Connected() || len(*got) != 3 || (*got)[2].payload != "online" {
 		t.Fatalf("after PowerOn: connected %v, heard %+v", c.Connected(), *got)
@@ -77,15 +82,9 @@ func TestWillOnKeepAliveExpiryNotOnDisconnect(t *testing.T) {
 // server never declared it gone, so no will.
 func TestNoWillOnTakeover(t *testing.T) {
 	b := newEngineBed(t, ServerConfig{})
-	got := b.listen(t, "presence/+")
-	c, _ := b.client(t, &fixedStrategy{alarm: exact(time.Minute), ack: 10 * time.Second}, ClientConfig{KeepAlive: time.Minute, Will: testWill})
-	c.Start()
-	b.runTo(10 * time.Second)
-	b.dev.SetInterfaceUp(false)
-	c.PowerOff()
+	c, got := b.offAt10s(t, "presence/+")
 	b.runTo(40 * time.Second)
-	b.dev.SetInterfaceUp(true)
-	c.PowerOn()
+	b.on(c)
 	b.runTo(300 * time.Second)
 	if n := len(b.serverEvents(ServerWillPublished)); n != 0 {
 		t.Fatalf("%d wills, want none", n)
