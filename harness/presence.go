@@ -16,6 +16,7 @@ import (
 // presence is a device's server-side presence state: whether it is in an
 // outage, since when, and whether the server has noticed.
 type presence struct {
+	group    bool      // the device's group tracks presence (events are written)
 	goneAt   time.Time // start of the current outage; zero: reachable
 	tracked  bool      // the server held a live session when it began
 	detected bool      // the server declared the session gone since
@@ -162,7 +163,9 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 	switch {
 	case p.goneAt.IsZero():
 		p.falseOffline++
-		r.emit(event{kind: "false_offline", device: ds.name, reason: ev.Reason.String()})
+		if p.group {
+			r.emit(event{kind: "false_offline", device: ds.name, reason: ev.Reason.String()})
+		}
 	case p.tracked && !p.detected:
 		p.detected = true
 		d := ev.Time.Sub(p.goneAt).Seconds()
@@ -293,6 +296,13 @@ func (r *runner) buildPresence() error {
 			}
 		}
 		return nil
+	}
+	for _, g := range r.groups {
+		if r.tracksPresence(g) {
+			for _, ds := range g.devs {
+				ds.pres.group = true
+			}
+		}
 	}
 	r.buildOutages()
 	return r.listenPresence()
