@@ -107,6 +107,17 @@ func TestPresenceFieldsOnlyWhereTracked(t *testing.T) {
 	if q.Group("phones").PresenceSummary != nil {
 		t.Error("quickstart has presence fields")
 	}
+	// A group without presence whose NAT resets connections writes no
+	// presence events either (its events.jsonl is as before).
+	rst := runTo(t, small(t, "rst-vs-silent-drop.yaml", "duration=20m", "groups.rst.count=5", "groups.silent.count=1", "expect=[]"), t.TempDir())
+	for _, e := range rst.events {
+		if e.kind == "false_offline" || e.kind == "server_detected" {
+			t.Fatalf("untracked group wrote a %s event", e.kind)
+		}
+	}
+	if v, _ := rst.Metric("false_offline_per_device_day", "rst"); !(v > 0) {
+		t.Errorf("false_offline_per_device_day@rst = %v, want > 0 (the metric exists for every group)", v)
+	}
 }
 
 // A sweep of a scenario that tracks presence writes the presence columns
