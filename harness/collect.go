@@ -125,6 +125,7 @@ func (r *runner) serverEvent(ev push.ServerEvent) {
 		r.emit(event{kind: "server_conn_open", device: ev.ClientID})
 	case push.ServerDisconnected:
 		r.emit(event{kind: "server_conn_close", device: ev.ClientID, reason: ev.Reason.String()})
+		r.sessionLost(ev)
 	}
 }
 

@@ -243,6 +243,7 @@ func (r *runner) result() (*Result, error) {
 		a.metrics(res.metrics, "@"+g.name, hours, dur)
 	}
 	all.metrics(res.metrics, "", hours, dur)
+	r.presenceResults(res, days)
 
 	var natTotals = map[string]float64{}
 	for _, ls := range r.layers {
@@ -385,22 +386,25 @@ func (a *aggregate) metrics(m map[string]float64, suffix string, hours float64, 
 	set("energy_j_per_device_day", a.energy/n/(hours/24))
 	set("connected_ratio", a.connected.Seconds()/(n*dur.Seconds()))
 	a.quicMetrics(set)
-	dist := func(name string, xs []float64) {
-		set(name+".mean", mean(xs))
-		set(name+".min", math.NaN())
-		if len(xs) > 0 {
-			m[name+".min"+suffix] = xs[0]
-		}
-		for _, q := range []struct {
-			s string
-			p float64
-		}{{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
-			set(name+"."+q.s, quant(xs, q.p))
-		}
+	setDist(m, "latency_s", suffix, a.latencies)
+	setDist(m, "dead_detection_s", suffix, a.detections)
+	setDist(m, "final_interval_s", suffix, a.intervals)
+}
+
+// setDist sets the statistics of distribution metric name (Stats) from
+// the sorted sample xs.
+func setDist(m map[string]float64, name, suffix string, xs []float64) {
+	m[name+".mean"+suffix] = mean(xs)
+	m[name+".min"+suffix] = math.NaN()
+	if len(xs) > 0 {
+		m[name+".min"+suffix] = xs[0]
 	}
-	dist("latency_s", a.latencies)
-	dist("dead_detection_s", a.detections)
-	dist("final_interval_s", a.intervals)
+	for _, q := range []struct {
+		s string
+		p float64
+	}{{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
+		m[name+"."+q.s+suffix] = quant(xs, q.p)
+	}
 }
 
 func sortSeries(rows []seriesRow, groups []*groupState) []seriesRow {

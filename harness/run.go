@@ -168,6 +168,7 @@ type devState struct {
 	detections      []float64
 	lastInterval    time.Duration
 	quic            quicCounts
+	pres            presence // server-side presence (presence.go)
 }
 
 // seed derives independent random streams from the run's seed.
@@ -227,6 +228,9 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 		return fail(err)
 	}
 	if err := r.buildTimeline(); err != nil {
+		return fail(err)
+	}
+	if err := r.buildPresence(); err != nil {
 		return fail(err)
 	}
 	if err := r.buildCapture(); err != nil {
@@ -294,6 +298,7 @@ func (r *runner) buildServer(gnames []string) error {
 		sc.DefaultTTL = scenarios.DefaultOfflineTTL
 	}
 	sc.Heartbeat.Interval = s.Server.Heartbeat
+	sc.Heartbeat.AckTimeout = s.Server.HeartbeatTimeout
 	if t := s.Server.TCP; t != nil {
 		sc.TCP.KeepAlive = strategy.TCPKeepAlive{Idle: t.KeepAliveIdle, Interval: t.KeepAliveInterval, Count: t.KeepAliveCount}
 		sc.TCP.UserTimeout = t.UserTimeout
@@ -652,6 +657,7 @@ func (r *runner) buildGroups(gnames []string) error {
 				Observer:    push.ClientObserverFunc(ds.clientEvent),
 				BestEffort:  g.wl != nil && g.wl.QoS == 0,
 				Alarm:       alarmModel(gc.Alarm, crng, r.start),
+				Will:        willFor(gc, ds.name),
 			}
 			dial, err := r.dialer(ds)
 			if err != nil {
@@ -971,6 +977,11 @@ func (r *runner) buildTimeline() error {
 				return fmt.Errorf("%s: quic-server-restart needs a quic group", where)
 			}
 			r.sched.At(at, func() { r.restartQUIC(g) })
+		case scenarios.EventDeviceOff, scenarios.EventCoverageLoss, scenarios.EventAppSuspended:
+			if g == nil {
+				return fmt.Errorf("%s: %s needs a group", where, e.Type)
+			}
+			r.schedulePresence(g, e, at, rng)
 		default:
 			return fmt.Errorf("%s: unknown event type %q", where, e.Type)
 		}

@@ -80,6 +80,7 @@ func Sweep(ctx context.Context, s *scenarios.Scenario, dir string, opts SweepOpt
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	presence := scenarioTracksPresence(s)
 	rows := make([][][]string, len(points))
 	fails := make([]bool, len(points))
 	errs := make([]error, len(points))
@@ -106,6 +107,9 @@ func Sweep(ctx context.Context, s *scenarios.Scenario, dir string, opts SweepOpt
 				}
 				fails[i] = !res.Summary.Pass
 				rows[i] = sweepRows(p, res)
+				if presence {
+					addPresenceCells(rows[i], res)
+				}
 				if opts.Progress != nil {
 					mu.Lock()
 					done++
@@ -132,6 +136,9 @@ feed:
 		return SweepSummary{}, err
 	}
 	header := sweepHeader(paths)
+	if presence {
+		header = append(header, presenceSweepMetrics...)
+	}
 	var all [][]string
 	sum := SweepSummary{Runs: len(points)}
 	for i := range points {

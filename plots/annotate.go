@@ -31,7 +31,11 @@ func (l vLine) Plot(c draw.Canvas, p *plot.Plot) {
 		if l.Low {
 			y = c.Min.Y + vg.Points(2)
 		}
-		c.FillText(l.Text, vg.Point{X: x + vg.Points(2), Y: y}, l.Label)
+		dx := vg.Points(2)
+		if l.Text.XAlign == draw.XRight { // label to the left of the line
+			dx = -dx
+		}
+		c.FillText(l.Text, vg.Point{X: x + dx, Y: y}, l.Label)
 	}
 }
 

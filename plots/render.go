@@ -44,10 +44,10 @@ type Options struct {
 }
 
 // Figures are the kinds of figure Render draws, by the names scenarios'
-// outputs.plots and Options.Figures use: the trade-off curve and survival
-// heat maps of a sweep, and a run's latency CDF, energy breakdown, server
+// outputs.plots and Options.Figures use: the trade-off curve, survival
+// heat maps and presence figure of a sweep, and a run's latency CDF, energy breakdown, server
 // view, strategy convergence and device timeline.
-var Figures = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline"}
+var Figures = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence"}
 
 // wants reports whether opts asks for figures of kind.
 func (o Options) wants(kind string) bool {
@@ -112,6 +112,15 @@ func Render(dir string, opts Options) ([]string, error) {
 				figs = append(figs, f)
 			}
 		}
+	}
+	// The presence figure needs a sweep of a scenario that tracks presence;
+	// asked for by name, its absence is an error.
+	if sweep != nil && opts.wants("presence") && (HasPresence(sweep) || slices.Contains(opts.Figures, "presence")) {
+		f, err := Presence(sweep)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, f)
 	}
 	run, err := runFigures(dir, opts)
 	if err != nil {

@@ -98,6 +98,8 @@ type GroupSummary struct {
 	QUICMigrations      *int `json:"quic_migrations,omitempty"`
 	QUICIdleCloses      *int `json:"quic_idle_closes,omitempty"`
 	QUICStatelessResets *int `json:"quic_stateless_resets,omitempty"`
+	// PresenceSummary is present for groups that track presence.
+	*PresenceSummary
 }
 
 // NATSummary is one NAT layer of one network in summary.json (all

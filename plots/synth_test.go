@@ -133,7 +133,12 @@ func readSynthSweep(t testing.TB) *SweepSummary {
 // writeSynthSweepFormat).
 func readSynthSweepFormat(t testing.TB, onTime bool) *SweepSummary {
 	t.Helper()
-	p := writeSynthSweepFormat(t, t.TempDir(), synthIntervals, synthTimeouts, 3, onTime)
+	return readSweepFile(t, writeSynthSweepFormat(t, t.TempDir(), synthIntervals, synthTimeouts, 3, onTime))
+}
+
+// readSweepFile reads the sweep.csv at p.
+func readSweepFile(t testing.TB, p string) *SweepSummary {
+	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)

@@ -155,16 +155,7 @@ func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (point %d)", err, r.Point)
 		}
-		var parts []string
-		for i, p := range s.Params {
-			if i != xi {
-				parts = append(parts, shortParam(p)+"="+r.Params[i])
-			}
-		}
-		if len(groups) > 1 || len(parts) == 0 {
-			parts = append(parts, r.Group)
-		}
-		label := strings.Join(parts, " ")
+		label := seriesLabel(s, xi, r, len(groups) > 1)
 		se := byLabel[label]
 		if se == nil {
 			se = &series{label: label, pts: map[float64]*pt{}}
@@ -207,6 +198,22 @@ func Curves(s *SweepSummary, axes SweepAxes, tol float64) ([]Curve, error) {
 		curves = append(curves, c)
 	}
 	return curves, nil
+}
+
+// seriesLabel names the series of row r along x parameter xi: the values
+// of the other parameters, and the group when there are several groups
+// (or nothing else to name it by).
+func seriesLabel(s *SweepSummary, xi int, r SweepStat, groups bool) string {
+	var parts []string
+	for i, p := range s.Params {
+		if i != xi {
+			parts = append(parts, shortParam(p)+"="+r.Params[i])
+		}
+	}
+	if groups || len(parts) == 0 {
+		parts = append(parts, r.Group)
+	}
+	return strings.Join(parts, " ")
 }
 
 // Operating is the operating point of a trade-off: the longest keep-alive
@@ -400,14 +407,7 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		leg.add("meets "+fmtNum(o.Target)+" on every series", blankThumb{})
 	}
 	for _, p := range []*plot.Plot{top, bot} {
-		p.X.Min, p.X.Max = xmin, xmax
-		if logX {
-			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = secondTicks{}
-		} else {
-			pad := (xmax - xmin) * 0.03
-			p.X.Min, p.X.Max = xmin-pad, xmax+pad
-		}
+		intervalAxis(p, xmin, xmax, logX)
 		p.Add(plotter.NewGrid())
 	}
 	top.X.Tick.Label.Color = transparent
@@ -416,6 +416,19 @@ func TradeOff(s *SweepSummary, o TradeOffOptions) (*Figure, error) {
 		bot.Y.Min = 0
 	}
 	return &Figure{Name: "tradeoff", Panels: []*plot.Plot{top, bot}, legend: leg, sideW: leg.width(), Height: 14 * vg.Centimeter, notes: notes}, nil
+}
+
+// intervalAxis sets p's x axis to the intervals [xmin, xmax]: log with
+// second ticks, or linear with a 3% pad.
+func intervalAxis(p *plot.Plot, xmin, xmax float64, logX bool) {
+	p.X.Min, p.X.Max = xmin, xmax
+	if logX {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = secondTicks{}
+	} else {
+		pad := (xmax - xmin) * 0.03
+		p.X.Min, p.X.Max = xmin-pad, xmax+pad
+	}
 }
 
 // blankThumb is an empty legend thumbnail, for a legend line of text.

@@ -116,6 +116,7 @@ func (s *Scenario) applyDefaults() {
 			w.Bursts.Spread = time.Second
 		}
 	}
+	presenceDefaults(s, has)
 
 	for i := range s.Timeline {
 		e := &s.Timeline[i]

@@ -32,6 +32,7 @@ func TestLibraryLoads(t *testing.T) {
 		"quickstart", "apns-cgnat", "gcm-vs-5min-carrier", "wechat-converges",
 		"tcp-keepalive-defaults", "nat444-handover", "nat-reboot-storm",
 		"cgnat-port-exhaustion", "outbound-only-refresh", "rst-vs-silent-drop", "sweep-interval",
+		"watch-presence", "watch-presence-sweep",
 	} {
 		if !names[want] {
 			t.Errorf("scenario %s not shipped", want)

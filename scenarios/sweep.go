@@ -76,8 +76,10 @@ func Expand(s *Scenario) ([]Point, error) {
 			for i, a := range grid {
 				p := "sweep.grid." + a.Path
 				kp := s.src.keyAt(p)
-				if err := setPath(root, a.Path, cloneNode(a.Values[idx[i]].node), kp.Line, kp.Column); err != nil {
-					perr = append(perr, &Error{Pos: s.src.keyAt(p), Path: p, Msg: err.Error()})
+				for _, path := range a.Paths() {
+					if err := setPath(root, path, cloneNode(a.Values[idx[i]].node), kp.Line, kp.Column); err != nil {
+						perr = append(perr, &Error{Pos: s.src.keyAt(p), Path: p, Msg: err.Error()})
+					}
 				}
 			}
 			seed := DeriveSeed(s.Seed, assign, rep)
@@ -101,6 +103,15 @@ func Expand(s *Scenario) ([]Point, error) {
 	}
 	return out, nil
 }
+
+// TiedPaths separates the paths of an axis that sets several parameters
+// to the same value ("groups.phones.strategy.interval+groups.phones.push_keepalive":
+// a heartbeat interval and the keep-alive the server enforces move together).
+const TiedPaths = "+"
+
+// Paths returns the parameter paths the axis sets: one, or several tied
+// with TiedPaths.
+func (a Axis) Paths() []string { return strings.Split(a.Path, TiedPaths) }
 
 func deleteKey(m *yaml.Node, key string) {
 	for i := 0; i+1 < len(m.Content); i += 2 {

@@ -84,6 +84,11 @@ type Server struct {
 	// on every idle connection at this interval (server-originated
 	// keep-alive; does not refresh outbound-only NATs). Default 0: off.
 	Heartbeat time.Duration `yaml:"heartbeat,omitempty"`
+	// HeartbeatTimeout, when non-zero, makes every heartbeat a probe: it
+	// is sent at QoS 1 and the server declares the device gone (closes
+	// the connection, publishes its will) when the PUBACK has not come
+	// back within this time. Needs heartbeat. Default 0: no deadline.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout,omitempty"`
 	// TCP is the TCP profile of the server's sockets.
 	TCP *ServerTCP `yaml:"tcp,omitempty"`
 }
@@ -288,6 +293,10 @@ type Group struct {
 	// Transport is the push connection's transport: {name: tcp} (default)
 	// or {name: quic, ...}; see docs/quic.md.
 	Transport Transport `yaml:"transport"`
+	// Outages are random outages of the group's devices (presence).
+	Outages *Outages `yaml:"outages,omitempty"`
+	// Will is the MQTT Will Message the devices register (presence).
+	Will *Will `yaml:"will,omitempty"`
 }
 
 // Schedule is a daily (or other period) timetable of networks. The slot
@@ -453,8 +462,8 @@ type Event struct {
 	// At is the time of the event from the start of the run. Required.
 	At time.Duration `yaml:"at"`
 	// Type is one of nat-reboot, public-address-change, link-outage,
-	// handover, timeout-change, address-change, quic-server-restart.
-	// Required.
+	// handover, timeout-change, address-change, quic-server-restart,
+	// device-off, coverage-loss, app-suspended. Required.
 	Type EventType `yaml:"type" jsonschema:"required"`
 	// Network is the network the event happens on (all types but handover
 	// and address-change).
@@ -466,13 +475,16 @@ type Event struct {
 	Layer *int `yaml:"layer,omitempty"`
 	// Link is "access" (default) or "core", for link-outage.
 	Link LinkName `yaml:"link,omitempty"`
-	// Duration is how long a link-outage lasts. Required for link-outage.
+	// Duration is how long a link-outage, coverage-loss or app-suspended
+	// lasts (required), or a device-off (optional: off to the end).
 	Duration time.Duration `yaml:"duration,omitempty"`
-	// Group is the device group for handover, address-change and
-	// quic-server-restart.
+	// Group is the device group for handover, address-change,
+	// quic-server-restart and the presence events (device-off,
+	// coverage-loss, app-suspended).
 	Group string `yaml:"group,omitempty"`
 	// Fraction is the share of the group's devices affected, in (0,1], for
-	// handover and address-change (default 1), and the share of per-device
+	// handover, address-change and the presence events (default 1), and
+	// the share of per-device
 	// NAT instances affected by nat-reboot (default 1).
 	Fraction float64 `yaml:"fraction,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// To is the target network of a handover.
@@ -536,7 +548,7 @@ const DefaultOnTime = 60 * time.Second
 
 // Plots are the figure names Outputs.Plots accepts: the kinds of figure
 // package plots draws (plots.Figures; a harness test keeps the two equal).
-var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline"}
+var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence"}
 
 // Formats are the result formats Outputs.Formats accepts.
 var Formats = []string{"json", "csv", "jsonl"}

@@ -181,7 +181,7 @@ func (v *validator) server(s *Scenario) {
 		if s.Clock != ClockWall {
 			v.errorf("server.external", "an external server needs clock: wall")
 		}
-		for _, f := range []string{"port", "keepalive_factor", "offline", "heartbeat", "tcp"} {
+		for _, f := range []string{"port", "keepalive_factor", "offline", "heartbeat", "heartbeat_timeout", "tcp"} {
 			if v.src.has("server." + f) {
 				v.errorf("server."+f, "applies to the built-in server only, not with server.external")
 			}
@@ -195,6 +195,7 @@ func (v *validator) server(s *Scenario) {
 		v.errorf("server.keepalive_factor", "must be at least 1, got %g", srv.KeepAliveFactor)
 	}
 	v.nonNegative("server.heartbeat", srv.Heartbeat)
+	v.presenceServer(srv)
 	if o := srv.Offline; o != nil {
 		switch o.Policy {
 		case OfflineKeepN:
@@ -397,6 +398,7 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 		v.errorf(p+".push_keepalive", "must be at most 18h12m15s (65535 s, MQTT), got %s", FormatDuration(ka))
 	}
 	v.transport(p, g, s)
+	v.presenceGroup(p, g, s)
 }
 
 func (v *validator) schedule(p string, sc *Schedule, s *Scenario) {
@@ -565,6 +567,9 @@ var eventFields = map[EventType][]string{
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group", "fraction"},
 	EventQUICServerRestart:   {"group"},
+	EventDeviceOff:           {"group", "fraction", "duration"},
+	EventCoverageLoss:        {"group", "fraction", "duration"},
+	EventAppSuspended:        {"group", "fraction", "duration"},
 }
 
 var eventRequired = map[EventType][]string{
@@ -575,6 +580,9 @@ var eventRequired = map[EventType][]string{
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group"},
 	EventQUICServerRestart:   {"group"},
+	EventDeviceOff:           {"group"},
+	EventCoverageLoss:        {"group", "duration"},
+	EventAppSuspended:        {"group", "duration"},
 }
 
 func (v *validator) event(p string, e *Event, s *Scenario) {
@@ -589,7 +597,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 		if e.Type == "" {
 			v.missing(p, "type")
 		} else {
-			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change, quic-server-restart)", e.Type)
+			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change, quic-server-restart, device-off, coverage-loss, app-suspended)", e.Type)
 		}
 		return
 	}
@@ -635,6 +643,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 	if e.Type == EventTimeoutChange {
 		v.overrides(p+".overrides", e.Overrides)
 	}
+	v.presenceEvent(p, e, s)
 }
 
 func (v *validator) outputs(s *Scenario) {
@@ -693,10 +702,12 @@ func (v *validator) sweep(s *Scenario) {
 	runs := max(sw.Replicates, 1)
 	for _, a := range sw.Grid {
 		p := "sweep.grid." + a.Path
-		if _, err := parsePath(a.Path); err != nil {
-			v.keyErrorf(p, "%v", err)
-		} else if strings.HasPrefix(a.Path, "sweep") {
-			v.keyErrorf(p, "a sweep cannot change the sweep")
+		for _, path := range a.Paths() {
+			if _, err := parsePath(path); err != nil {
+				v.keyErrorf(p, "%v", err)
+			} else if strings.HasPrefix(path, "sweep") {
+				v.keyErrorf(p, "a sweep cannot change the sweep")
+			}
 		}
 		if len(a.Values) == 0 && !v.src.bad[p] {
 			v.errorf(p, "needs at least one value")

@@ -82,6 +82,9 @@ type ClientConfig struct {
 	// and size, so the radio model and packet tap can attribute the
 	// packets the write produces.
 	Tag func(cause radio.Cause, n int)
+	// Will is the will registered in CONNECT (and its birth message);
+	// nil for none.
+	Will *Will
 	// Alarm turns the strategy's alarm windows into fire times: the
 	// device's alarm model (exact, windowed, aligned to a wake-up grid).
 	// Nil fires uniformly in the window, drawing from the client's rng.
@@ -237,6 +240,9 @@ type Client struct {
 	connectedAt time.Time
 	lastTraffic time.Time
 	pinging     bool
+	off         bool      // PowerOff: no timers, no reconnects until PowerOn
+	suspended   bool      // Suspend: no timers, input held until Resume
+	kaDue       time.Time // when the armed PINGREQ timer fires
 	pingSent    time.Time
 	pingIdle    time.Duration
 
@@ -306,6 +312,11 @@ func NewClient(clock sim.Clock, rng *rand.Rand, strat strategy.Strategy, dial Di
 	if cfg.HeartbeatTopic == "" {
 		cfg.HeartbeatTopic = DefaultHeartbeatTopic
 	}
+	if cfg.Will != nil {
+		if err := cfg.Will.Validate(); err != nil {
+			return nil, fmt.Errorf("push: NewClient %q: %w", cfg.ClientID, err)
+		}
+	}
 	return &Client{
 		clock: clock, rng: rng, strat: strat, dial: dial, cfg: cfg,
 		network: cfg.Network,
@@ -343,7 +354,7 @@ func (c *Client) NetworkChanged(n strategy.Network) {
 	c.network = n
 	c.stats.NetworkChanges++
 	c.emit(ClientEvent{Kind: ClientNetworkChanged, Network: n})
-	if c.state == cIdle || c.state == cStopped {
+	if c.state == cIdle || c.state == cStopped || (c.asleep() && c.cur == nil) {
 		return
 	}
 	c.attempt = 0
@@ -432,6 +443,11 @@ func (c *Client) connect() {
 	if cc.conn == nil {
 		cc.conn = conn
 	}
+	c.armConnectTimeout(cc)
+}
+
+// armConnectTimeout bounds attempt cc up to SUBACK.
+func (c *Client) armConnectTimeout(cc *clientConn) {
 	c.connTO = c.clock.AfterFunc(c.cfg.ConnectTimeout, func() {
 		if c.cur == cc && c.state != cConnected {
 			c.lose(ReasonConnectTimeout, nil, abortConn)
@@ -481,6 +497,7 @@ func (c *Client) sendConnect() {
 	pk.Connect.Clean = c.cfg.CleanSession
 	pk.Connect.Keepalive = uint16(c.cfg.KeepAlive / time.Second)
 	pk.Connect.ClientIdentifier = c.cfg.ClientID
+	c.cfg.Will.setWill(&pk)
 	c.writePacket(radio.CauseReconnect, packets.Connect, &pk)
 }
 
@@ -529,6 +546,10 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 		c.state = cStopped
 		return
 	}
+	if c.asleep() {
+		c.state = cWaiting // PowerOn or Resume reconnects
+		return
+	}
 	if reason == ReasonNetworkChanged {
 		c.reconnectAfter(0)
 		return
@@ -566,7 +587,10 @@ func (c *Client) connected(sessionPresent bool) {
 	c.stats.Connects++
 	c.strat.Connected(now, c.network)
 	c.emit(ClientEvent{Kind: ClientConnected, SessionPresent: sessionPresent})
-	c.scheduleKeepAlive()
+	c.publishOnline()
+	if c.state == cConnected {
+		c.scheduleKeepAlive()
+	}
 }
 
 // scheduleKeepAlive arms the next PINGREQ at the instant the device's
@@ -580,8 +604,15 @@ func (c *Client) scheduleKeepAlive() {
 	a.Earliest = max(a.Earliest, 0)
 	a.Latest = max(a.Latest, a.Earliest)
 	at, _ := c.cfg.Alarm.FireAt(now, a, nil) // the window is valid now
+	c.armKeepAlive(at)
+}
+
+// armKeepAlive arms the PINGREQ timer for at.
+func (c *Client) armKeepAlive(at time.Time) {
+	now := c.clock.Now()
+	c.kaDue = at
 	cc := c.cur
-	c.kaTimer = c.clock.AfterFunc(at.Sub(now), func() {
+	c.kaTimer = c.clock.AfterFunc(max(at.Sub(now), 0), func() {
 		if c.cur == cc && c.state == cConnected && !c.pinging {
 			c.sendPing()
 		}
@@ -697,6 +728,7 @@ type clientConn struct {
 	out  sendBuffer
 	tls  tlsProgress
 	dead bool
+	held []byte // input received while the app is suspended
 	// sessionPresent is CONNACK's flag, reported once SUBACK arrives.
 	sessionPresent bool
 }
@@ -742,6 +774,10 @@ func (cc *clientConn) OnData(conn sim.Conn, p []byte) {
 		return
 	}
 	c := cc.c
+	if c.suspended {
+		cc.held = append(cc.held, p...)
+		return
+	}
 	c.stats.BytesReceived += len(p)
 	if c.state == cTLS {
 		m := c.cfg.TLS

@@ -64,6 +64,9 @@ const (
 	ReasonStopped
 	// ReasonOther is any other error from the stack.
 	ReasonOther
+	// ReasonHeartbeatTimeout: the device did not acknowledge a server
+	// heartbeat probe in time (Heartbeat.AckTimeout).
+	ReasonHeartbeatTimeout
 	numReasons
 )
 
@@ -87,6 +90,7 @@ var reasonNames = [numReasons]string{
 	ReasonDialFailed:       "dial_failed",
 	ReasonStopped:          "stopped",
 	ReasonOther:            "other",
+	ReasonHeartbeatTimeout: "heartbeat_timeout",
 }
 
 // String returns the snake_case name used in results.

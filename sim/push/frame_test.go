@@ -143,6 +143,10 @@ func FuzzServerInput(f *testing.F) {
 	f.Add(append(bytes.Clone(connect.Bytes()), 0x82, 6, 0, 1, 0, 1, '#', 1), uint8(1))
 	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x7f}, uint8(2))
 	f.Add(append(bytes.Clone(connect.Bytes()), encodePublish(f, "x", []byte("y"), 1, 3)...), uint8(5))
+	var willConnect bytes.Buffer
+	testWill.setWill(&pk)
+	encode(&willConnect, packets.Connect, &pk)
+	f.Add(willConnect.Bytes(), uint8(4))
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
 		b := newBed(t, ServerConfig{MaxPacketSize: 1024}, d10)
 		good := b.dialRaw("victim", 60, "devices/victim")

@@ -121,9 +121,12 @@ func (b *bed) at(d time.Duration) time.Time { return epoch.Add(d) }
 func (b *bed) runTo(d time.Duration) { b.sched.RunUntil(epoch.Add(d)) }
 
 // eventsOf returns the server events of kind k.
-func (b *bed) eventsOf(k ServerEventKind) []ServerEvent {
+func (b *bed) eventsOf(k ServerEventKind) []ServerEvent { return serverEventsOf(b.events, k) }
+
+// serverEventsOf returns the events of kind k.
+func serverEventsOf(evs []ServerEvent, k ServerEventKind) []ServerEvent {
 	var out []ServerEvent
-	for _, ev := range b.events {
+	for _, ev := range evs {
 		if ev.Kind == k {
 			out = append(out, ev)
 		}

@@ -49,6 +49,10 @@ type ServerTCP struct {
 type Heartbeat struct {
 	Interval time.Duration
 	Topic    string // DefaultHeartbeatTopic when empty
+	// AckTimeout, when non-zero, makes heartbeats probes: sent at QoS 1,
+	// and the connection is closed (ReasonHeartbeatTimeout, will
+	// published) when the PUBACK is not back within AckTimeout.
+	AckTimeout time.Duration
 }
 
 // ServerConfig configures a Server. The zero value is usable: every zero
@@ -99,7 +103,7 @@ type ServerConfig struct {
 func (c *ServerConfig) withDefaults() (ServerConfig, error) {
 	d := *c
 	if d.ConnectTimeout < 0 || d.MaxPacketSize < 0 || d.MaxInflight < 0 || d.SendBuffer < 0 ||
-		d.OfflineLimit < 0 || d.DefaultTTL < 0 || d.Heartbeat.Interval < 0 {
+		d.OfflineLimit < 0 || d.DefaultTTL < 0 || d.Heartbeat.Interval < 0 || d.Heartbeat.AckTimeout < 0 {
 		return d, fmt.Errorf("push: server config has a negative value: %+v", *c)
 	}
 	if d.KeepAliveFactor != 0 && d.KeepAliveFactor < 1 {
@@ -167,9 +171,12 @@ const (
 	ServerDropped
 	// ServerHeartbeatSent: a server-originated heartbeat was written.
 	ServerHeartbeatSent
+	// ServerWillPublished: the server published the will of ClientID,
+	// whose connection ended with Reason (Topic, QoS are the will's).
+	ServerWillPublished
 )
 
-var serverEventNames = [...]string{"", "connected", "disconnected", "rejected", "subscribed", "published", "publish_sent", "publish_acked", "dropped", "heartbeat_sent"}
+var serverEventNames = [...]string{"", "connected", "disconnected", "rejected", "subscribed", "published", "publish_sent", "publish_acked", "dropped", "heartbeat_sent", "will_published"}
 
 // String returns the snake_case name used in event streams.
 func (k ServerEventKind) String() string {
@@ -240,6 +247,8 @@ type ServerStats struct {
 	// Pings counts PINGREQs answered; Heartbeats counts server heartbeats.
 	Pings      int `json:"pings"`
 	Heartbeats int `json:"heartbeats"`
+	// Wills counts will messages published.
+	Wills int `json:"wills"`
 }
 
 // Server is the built-in MQTT 3.1.1 push server. All methods must be
@@ -262,6 +271,8 @@ type Server struct {
 	closes  [numReasons]int
 	stored  int
 	online  int
+
+	listeners []listener // provider-side subscribers (Listen)
 }
 
 // NewServer returns a server on clock.
@@ -518,7 +529,7 @@ func (ss *session) allocPID() uint16 {
 		if ss.nextPID == 0 {
 			ss.nextPID = 1
 		}
-		used := false
+		used := ss.conn != nil && ss.conn.probe.pid == ss.nextPID
 		for _, m := range ss.inflight {
 			if m.pid == ss.nextPID {
 				used = true
@@ -658,6 +669,8 @@ type serverConn struct {
 	secured    bool        // the transport did the TLS handshake (AcceptSecured)
 	timer      tcpip.Timer // connect timeout, then keep-alive
 	hb         tcpip.Timer
+	probe      probe // the outstanding heartbeat probe (presence.go)
+	will       *Will // registered in CONNECT; nil: none
 	prev, next *serverConn
 }
 
@@ -814,6 +827,7 @@ func (sc *serverConn) shut(reason Reason, err error, how closeHow) {
 	if sc.hb != nil {
 		sc.hb.Stop()
 	}
+	sc.probe.stop()
 	s.conns.remove(sc)
 	s.closes[reason]++
 	ev := ServerEvent{Kind: ServerRejected, Reason: reason, Err: err}
@@ -835,6 +849,9 @@ func (sc *serverConn) shut(reason Reason, err error, how closeHow) {
 		}
 	}
 	s.emit(ev)
+	if ev.Kind == ServerDisconnected {
+		sc.willOnLoss(ev.ClientID, reason)
+	}
 	if ss := sc.sess; ss != nil && ss.clean && ss.conn == nil && !ss.gone {
 		s.dropSession(ss) // MQTT-3.1.2-6: a clean session ends with its connection
 	}
@@ -933,6 +950,7 @@ func (sc *serverConn) handle(h byte, body []byte) error {
 		if s.cfg.RoutePublishes {
 			s.route(pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
 		}
+		s.notify(pk.TopicName, pk.Payload)
 	case packets.Disconnect:
 		sc.shut(ReasonClientDisconnect, nil, closeConn)
 	default:
@@ -979,6 +997,7 @@ func (sc *serverConn) handleConnect(pk *packets.Packet) error {
 	s.online++
 	sc.sess = ss
 	sc.state = stateConnected
+	sc.keepWill(pk)
 	s.stats.Connects++
 	sc.timer.Stop()
 	sc.keepAlive = time.Duration(pk.Connect.Keepalive) * time.Second * 3 / 2 // MQTT-3.1.2-24
@@ -1026,6 +1045,9 @@ func (sc *serverConn) refuse(code byte) {
 }
 
 func (sc *serverConn) handlePuback(pid uint16) {
+	if sc.probe.acked(pid) {
+		return
+	}
 	s, ss := sc.s, sc.sess
 	for i, m := range ss.inflight {
 		if m.pid != pid {
@@ -1106,6 +1128,10 @@ func (sc *serverConn) onHeartbeat() {
 	}
 	s := sc.s
 	pk := packets.Packet{TopicName: s.cfg.Heartbeat.Topic}
+	if !sc.arm(&pk) {
+		sc.hb.Reset(s.cfg.Heartbeat.Interval) // the last probe is still out
+		return
+	}
 	s.stats.Heartbeats++
 	s.emit(ServerEvent{Kind: ServerHeartbeatSent, ClientID: sc.sess.id, Remote: sc.c.RemoteAddr(), Topic: pk.TopicName})
 	if sc.writePacket(packets.Publish, &pk) {

@@ -1,0 +1,348 @@
+package harness
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/natsim/natsim/plots"
+	"github.com/natsim/natsim/scenarios"
+	"github.com/natsim/natsim/sim/push"
+)
+
+// presence is a device's server-side presence state: whether it is in an
+// outage, since when, and whether the server has noticed.
+type presence struct {
+	group    bool      // the device's group tracks presence (events are written)
+	goneAt   time.Time // start of the current outage; zero: reachable
+	tracked  bool      // the server held a live session when it began
+	detected bool      // the server declared the session gone since
+
+	outages, undetected, falseOffline int
+	detections                        []float64
+	causes                            map[string]int
+	lost, back                        int
+}
+
+// tracksPresence reports whether a group's summary carries presence
+// results: it can vanish (timeline events, outages) or has a will.
+func (r *runner) tracksPresence(g *groupState) bool {
+	if g.cfg.Outages != nil || g.cfg.Will != nil {
+		return true
+	}
+	for _, e := range r.sc.Timeline {
+		if scenarios.IsPresenceEvent(e.Type) && e.Group == g.name {
+			return true
+		}
+	}
+	return false
+}
+
+// willFor returns the group's will for device ds, or nil.
+func willFor(g *scenarios.Group, device string) *push.Will {
+	w := g.Will
+	if w == nil {
+		return nil
+	}
+	return &push.Will{Topic: strings.ReplaceAll(w.Topic, "{device}", device), Payload: []byte(w.Payload), QoS: byte(w.QoS), Online: []byte(w.OnlinePayload)}
+}
+
+// schedulePresence schedules a device-off, coverage-loss or app-suspended
+// timeline event: at, a seeded fraction of the group vanishes for the
+// event's duration (device-off without one: for the rest of the run).
+func (r *runner) schedulePresence(g *groupState, e scenarios.Event, at time.Time, rng *rand.Rand) {
+	r.sched.At(at, func() {
+		for _, ds := range pick(rng, g.devs, e.Fraction) {
+			r.vanish(ds, e.Type, e.Duration)
+		}
+	})
+}
+
+// buildOutages schedules every group's random outages: per device, a
+// Poisson process of rate_per_day starting while the device is up (the
+// next start is drawn from the end of the previous outage), each outage
+// lasting duration and ending within the run. Drawn from the device's own
+// seeded stream, so a device's outages do not depend on other groups.
+func (r *runner) buildOutages() {
+	for _, g := range r.groups {
+		o := g.cfg.Outages
+		if o == nil {
+			continue
+		}
+		mean := float64(scenarios.Day) / o.RatePerDay
+		for _, ds := range g.devs {
+			rng := r.rng("outages", ds.name)
+			t := r.start
+			for {
+				t = t.Add(time.Duration(rng.ExpFloat64() * mean))
+				if t.Add(o.Duration).After(r.end) {
+					break
+				}
+				r.sched.At(t, func() { r.vanish(ds, o.Kind, o.Duration) })
+				t = t.Add(o.Duration)
+			}
+		}
+	}
+}
+
+// vanish makes ds unreachable now, in the way kind says, and schedules its
+// return after d (d zero: it does not come back).
+func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration) {
+	p := &ds.pres
+	if !p.goneAt.IsZero() {
+		return // already gone; overlapping outages do not stack
+	}
+	now := r.w.Now()
+	p.goneAt = now
+	p.detected = false
+	p.tracked = false
+	if r.srv != nil {
+		if info, ok := r.srv.Session(ds.name); ok && info.Online {
+			p.tracked = true
+			p.outages++
+		}
+	}
+	r.emit(event{kind: "device_gone", device: ds.name, reason: string(kind)})
+	switch kind {
+	case scenarios.EventDeviceOff:
+		// Interface first: the client's abort then emits nothing.
+		ds.dev.SetInterfaceUp(false)
+		ds.client.PowerOff()
+	case scenarios.EventCoverageLoss:
+		ds.dev.Link().SetDown(true)
+	case scenarios.EventAppSuspended:
+		ds.client.Suspend()
+	}
+	if d <= 0 {
+		return
+	}
+	r.sched.At(now.Add(d), func() {
+		switch kind {
+		case scenarios.EventDeviceOff:
+			ds.dev.SetInterfaceUp(true)
+			ds.client.PowerOn()
+		case scenarios.EventCoverageLoss:
+			ds.dev.Link().SetDown(false)
+		case scenarios.EventAppSuspended:
+			ds.client.Resume()
+		}
+		r.reappear(ds, kind)
+	})
+}
+
+// reappear ends ds's outage: one the server had not noticed is counted as
+// undetected.
+func (r *runner) reappear(ds *devState, kind scenarios.EventType) {
+	p := &ds.pres
+	if p.tracked && !p.detected {
+		p.undetected++
+	}
+	p.goneAt, p.tracked, p.detected = time.Time{}, false, false
+	r.emit(event{kind: "device_back", device: ds.name, reason: string(kind)})
+}
+
+// sessionLost is the server view: the push server reported a connection
+// of ds ended (its session-lost event, ServerDisconnected). Whatever the
+// cause (keep-alive expiry, TCP giving up, a reset, a transport's own idle
+// close), it is the server declaring the device gone, except when the
+// device said goodbye (DISCONNECT), came back (takeover) or the server
+// stopped.
+func (r *runner) sessionLost(ev push.ServerEvent) {
+	ds := r.byClient[ev.ClientID]
+	if ds == nil {
+		return
+	}
+	switch ev.Reason {
+	case push.ReasonClientDisconnect, push.ReasonTakeover, push.ReasonStopped:
+		return
+	}
+	p := &ds.pres
+	switch {
+	case p.goneAt.IsZero():
+		p.falseOffline++
+		if p.group {
+			r.emit(event{kind: "false_offline", device: ds.name, reason: ev.Reason.String()})
+		}
+	case p.tracked && !p.detected:
+		p.detected = true
+		d := ev.Time.Sub(p.goneAt).Seconds()
+		p.detections = append(p.detections, d)
+		if p.causes == nil {
+			p.causes = map[string]int{}
+		}
+		p.causes[ev.Reason.String()]++
+		r.emit(event{kind: "server_detected", device: ds.name, reason: ev.Reason.String(), latency: d})
+	}
+}
+
+// listenPresence registers the provider's presence subscriber on the
+// built-in server: it receives every will and birth message of the
+// groups with a will and records presence_lost / presence_back events.
+func (r *runner) listenPresence() error {
+	type entry struct {
+		ds      *devState
+		lost    string
+		back    string
+		hasBack bool
+	}
+	topics := map[string]entry{}
+	for _, g := range r.groups {
+		w := g.cfg.Will
+		if w == nil {
+			continue
+		}
+		for _, ds := range g.devs {
+			topics[strings.ReplaceAll(w.Topic, "{device}", ds.name)] = entry{ds, w.Payload, w.OnlinePayload, true}
+		}
+	}
+	if len(topics) == 0 || r.srv == nil {
+		return nil
+	}
+	return r.srv.Listen("#", func(topic string, payload []byte, at time.Time) {
+		e, ok := topics[topic]
+		if !ok {
+			return
+		}
+		switch string(payload) {
+		case e.lost:
+			e.ds.pres.lost++
+			r.emit(event{kind: "presence_lost", device: e.ds.name})
+		case e.back:
+			e.ds.pres.back++
+			r.emit(event{kind: "presence_back", device: e.ds.name})
+		}
+	})
+}
+
+// presenceResults adds the presence summary and metrics of groups that
+// track presence (see tracksPresence), and the run-wide metrics.
+func (r *runner) presenceResults(res *Result, days float64) {
+	var all presence
+	var devs int
+	for i, g := range r.groups {
+		var a presence
+		for _, ds := range g.devs {
+			a.add(&ds.pres)
+		}
+		all.add(&a)
+		devs += len(g.devs)
+		ps := a.summary(len(g.devs), days)
+		ps.metrics(res.metrics, "@"+g.name)
+		if r.tracksPresence(g) {
+			res.Summary.Groups[i].PresenceSummary = ps.PresenceSummary
+		}
+	}
+	all.summary(devs, days).metrics(res.metrics, "")
+}
+
+func (a *presence) add(p *presence) {
+	a.outages += p.outages
+	a.undetected += p.undetected
+	a.falseOffline += p.falseOffline
+	a.detections = append(a.detections, p.detections...)
+	for k, v := range p.causes {
+		if a.causes == nil {
+			a.causes = map[string]int{}
+		}
+		a.causes[k] += v
+	}
+	a.lost += p.lost
+	a.back += p.back
+}
+
+// presenceStats is a presence summary with its sorted detections.
+type presenceStats struct {
+	*PresenceSummary
+	sorted []float64
+}
+
+func (a *presence) summary(devices int, days float64) presenceStats {
+	d := slices.Clone(a.detections)
+	slices.Sort(d)
+	ps := &PresenceSummary{Outages: a.outages, ServerDetectionS: statsOf(d), ServerDetectionByCause: map[string]int{},
+		UndetectedOutages: a.undetected, FalseOffline: a.falseOffline, PresenceLost: a.lost, PresenceBack: a.back}
+	for k, v := range a.causes {
+		ps.ServerDetectionByCause[k] = v
+	}
+	if n := float64(devices) * days; n > 0 {
+		ps.FalseOfflinePerDeviceDay = float64(a.falseOffline) / n
+	}
+	return presenceStats{ps, d}
+}
+
+// metrics sets the presence expectation metrics with suffix.
+func (ps presenceStats) metrics(m map[string]float64, suffix string) {
+	m["outages"+suffix] = float64(ps.Outages)
+	m["undetected_outages"+suffix] = float64(ps.UndetectedOutages)
+	m["false_offline_per_device_day"+suffix] = ps.FalseOfflinePerDeviceDay
+	m["presence_lost"+suffix] = float64(ps.PresenceLost)
+	m["presence_back"+suffix] = float64(ps.PresenceBack)
+	setDist(m, "server_detection_s", suffix, ps.sorted)
+}
+
+// PresenceSummary is a group's presence results in summary.json.
+type PresenceSummary = plots.PresenceSummary
+
+// buildPresence schedules the random outages and registers the presence
+// subscriber. Presence is measured on the built-in server only.
+func (r *runner) buildPresence() error {
+	if r.ext != nil {
+		for _, g := range r.groups {
+			if r.tracksPresence(g) {
+				return fmt.Errorf("groups.%s: presence events, outages and wills need the built-in server, not server.external", g.name)
+			}
+		}
+		return nil
+	}
+	for _, g := range r.groups {
+		if r.tracksPresence(g) {
+			for _, ds := range g.devs {
+				ds.pres.group = true
+			}
+		}
+	}
+	r.buildOutages()
+	return r.listenPresence()
+}
+
+// presenceSweepMetrics are the metric columns sweep.csv gets after the
+// others when the scenario tracks presence (scenarioTracksPresence); other
+// sweeps' files are unchanged. nat_timeout_s is the shortest established
+// TCP timeout of the NATs on the group's network (empty without a NAT).
+var presenceSweepMetrics = []string{"server_detection_p50_s", "server_detection_p99_s", "nat_timeout_s"}
+
+// scenarioTracksPresence reports whether any group of s can vanish or has
+// a will.
+func scenarioTracksPresence(s *scenarios.Scenario) bool {
+	for _, e := range s.Timeline {
+		if scenarios.IsPresenceEvent(e.Type) {
+			return true
+		}
+	}
+	for _, g := range s.Groups {
+		if g != nil && (g.Outages != nil || g.Will != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// addPresenceCells appends the presence columns to a run's sweep rows
+// (one per group, in summary order).
+func addPresenceCells(rows [][]string, res *Result) {
+	for i, g := range res.Summary.Groups {
+		p50, p99, nt := math.NaN(), math.NaN(), math.NaN()
+		if ps := g.PresenceSummary; ps != nil && len(ps.ServerDetectionByCause) > 0 {
+			p50, p99 = ps.ServerDetectionS.P50, ps.ServerDetectionS.P99
+		}
+		for _, n := range res.Summary.NATs {
+			if n.Network == g.Network && n.IdleTimeoutS > 0 && !(n.IdleTimeoutS >= nt) {
+				nt = n.IdleTimeoutS
+			}
+		}
+		rows[i] = append(rows[i], num(p50), num(p99), num(nt))
+	}
+}
