@@ -136,7 +136,7 @@ func load(file string, sets []string) (*scenarios.Scenario, error) {
 	return (&scenarios.Loader{Sets: sets}).LoadFile(file)
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlags("run", "FILE [flags]", stderr)
 	out := fs.String("out", "", "results directory (default out/<scenario-name>)")
 	seed := fs.Uint64("seed", 0, "seed (overrides the scenario's; 0 keeps it)")
@@ -149,6 +149,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// other strictly in turn, so a second processor adds cross-core
 	// wake-ups and no parallelism: one is about 20% faster (docs/engine.md).
 	procs := fs.Int("procs", 1, "processors for the run (GOMAXPROCS); 0 keeps Go's default")
+	prof := profileFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return parseExit(err)
@@ -158,6 +159,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitError
 	}
+	if err := prof.start(); err != nil {
+		fmt.Fprintln(stderr, "natsim run:", err)
+		return exitError
+	}
+	defer prof.stopInto(stderr, "natsim run", &code)
 	if *procs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
 	}
@@ -216,13 +222,14 @@ func drawPlots(dir string, s *scenarios.Scenario) error {
 	return err
 }
 
-func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlags("sweep", "FILE [flags]", stderr)
 	out := fs.String("out", "", "sweep directory (default out/<scenario-name>)")
 	shard := fs.String("shard", "", "run only shard i/n of the runs (0-based i)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs in parallel")
 	var sets multi
 	fs.Var(&sets, "set", "override a scenario value, path=value (repeatable)")
+	prof := profileFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return parseExit(err)
@@ -232,6 +239,11 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitError
 	}
+	if err := prof.start(); err != nil {
+		fmt.Fprintln(stderr, "natsim sweep:", err)
+		return exitError
+	}
+	defer prof.stopInto(stderr, "natsim sweep", &code)
 	s, err := load(pos[0], sets)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
