@@ -315,13 +315,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	for _, f := range pos {
 		s, err := load(f, sets)
+		var points []scenarios.Point
 		if err == nil {
-			_, err = scenarios.Expand(s)
+			points, err = scenarios.Expand(s)
+		}
+		var warns []string
+		if err == nil {
+			warns, err = pointWarnings(points)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			code = exitError
 			continue
+		}
+		for _, w := range warns {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", f, w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", f)
 	}
