@@ -191,6 +191,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	if dir == "" {
 		dir = filepath.Join("out", s.Name)
 	}
+	// Said before a long run as well as in its summary table.
+	if warns, err := harness.Warnings(s); err == nil {
+		for _, w := range warns {
+			fmt.Fprintln(stderr, "natsim run: warning:", w)
+		}
+	}
 	res, err := harness.Run(ctx, s, harness.Options{Pcap: *pcap, Progress: progressWriter(stderr), RecordWallTime: *wall})
 	if err != nil {
 		fmt.Fprintln(stderr, "natsim run:", err)

@@ -29,6 +29,9 @@ func TestStarvedCGNATWarnsAtValidateAndRun(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
 	}
+	if !strings.Contains(errs, "natsim run: warning: "+want) {
+		t.Errorf("run did not warn on stderr before running:\n%s", errs)
+	}
 	for _, w := range []string{
 		"warning: " + want,
 		"warning: cgnat: 6 of 10 devices never connected and the NAT refused ",
