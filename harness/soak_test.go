@@ -103,3 +103,33 @@ func TestSoak(t *testing.T) {
 		t.Errorf("goroutines grew from %d on day 1 to %d on day %d", first.goroutines, end.goroutines, end.day)
 	}
 }
+
+// TestStepHook checks that Options.Step sees every virtual minute, in
+// order, and that watching does not change the results.
+func TestStepHook(t *testing.T) {
+	s := small(t, "quickstart.yaml", "groups.phones.count=3", "duration=20m", "outputs.formats=[json]", "outputs.pcap=[]")
+	var seen []time.Duration
+	with, err := Run(context.Background(), s, Options{Step: func(el time.Duration) { seen = append(seen, el) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 20 || seen[0] != 0 || seen[19] != 19*time.Minute {
+		t.Errorf("Step saw %v, want 0s, 1m, ..., 19m", seen)
+	}
+	without, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := t.TempDir(), t.TempDir()
+	if err := with.Write(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := without.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := os.ReadFile(a + "/summary.json")
+	y, _ := os.ReadFile(b + "/summary.json")
+	if len(x) == 0 || !bytes.Equal(x, y) {
+		t.Error("summary.json differs with and without Step")
+	}
+}
