@@ -259,6 +259,13 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) (cod
 	if dir == "" {
 		dir = filepath.Join("out", s.Name)
 	}
+	if points, err := scenarios.Expand(s); err == nil {
+		if warns, err := pointWarnings(points); err == nil {
+			for _, w := range warns {
+				fmt.Fprintln(stderr, "natsim sweep: warning:", w)
+			}
+		}
+	}
 	opts := harness.SweepOptions{Workers: *workers, Progress: progressWriter(stderr)}
 	if *shard != "" {
 		i, n, err := scenarios.ParseShard(*shard)

@@ -71,3 +71,14 @@ func TestUnknownPresetSuggestsNearest(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }
+
+func TestSweepWarnsBeforeItStarts(t *testing.T) {
+	code, out, errs := natsim(t, "sweep", starved, "--out", t.TempDir(), "--set", "duration=5m",
+		"--set", `sweep={grid: {"networks.cell.nat[0].public_addresses": [1, 2]}}`)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if strings.Count(errs, "natsim sweep: warning: networks.cell.nat[0] (cgnat-typical): 10 devices share it but it holds") != 2 {
+		t.Errorf("want one capacity warning per pool size (1 and 2 addresses):\n%s", errs)
+	}
+}
