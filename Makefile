@@ -9,13 +9,16 @@ FUZZTIME  ?= 30s
 # Benchmark selection and time for `make bench`.
 BENCH     ?= .
 BENCHTIME ?= 1x
+# Size of `make soak` (devices x virtual days).
+SOAK_DEVICES ?= 100000
+SOAK_DAYS    ?= 7
 
 # Ginkgo's CLI, pinned in go.mod as a tool.
 GINKGO    ?= $(GO) tool ginkgo
 # Where the scenario suite writes its JUnit and JSON reports.
 REPORTS   ?= out/ci
 
-.PHONY: all build test lint deps test-unit test-scenarios test-real test-race bench fuzz gallery clean
+.PHONY: all build test lint deps test-unit test-scenarios test-real test-race bench soak fuzz gallery clean
 
 all: build
 
@@ -62,6 +65,12 @@ test-race:
 ## bench: every benchmark once with its floor; BENCH=regex BENCHTIME=3x to narrow.
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem $(PKGS)
+
+## soak: SOAK_DEVICES phones (cgnat-100k) for SOAK_DAYS virtual days; fails
+## unless RSS on the last day is within 5% of day 1 and no goroutine leaked.
+## Not part of CI (docs/engine.md, "Soak").
+soak:
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS)
 
 ## fuzz: each fuzz target for FUZZTIME.
 fuzz:

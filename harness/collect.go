@@ -207,6 +207,9 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.sched.RunUntil(t)
 		r.sample()
+		if r.opts.Step != nil {
+			r.opts.Step(t.Sub(r.start))
+		}
 		if r.opts.Progress != nil {
 			if now := time.Now(); now.Sub(lastReport) >= 500*time.Millisecond {
 				ev := r.sched.Events()

@@ -282,6 +282,7 @@ func (r *runner) result() (*Result, error) {
 	if s.NATs == nil {
 		s.NATs = []NATSummary{}
 	}
+	s.Warnings = r.runWarnings(res, r.warnings)
 
 	// Reconnects per bucket, as a timeseries.
 	for _, g := range r.groups {

@@ -40,6 +40,13 @@ type Options struct {
 	// loopback address. Off by default: a scenario reaches only this
 	// machine.
 	AllowRemoteServer bool
+	// Step, when not nil, is called on the run's goroutine after every
+	// minute of virtual time (the timeseries bucket), with the virtual
+	// time elapsed, while the world is quiescent between events. It is
+	// for watching the process during long runs (the soak test samples
+	// RSS and goroutines with it); it must not touch the run. Results do
+	// not depend on it.
+	Step func(elapsed time.Duration)
 }
 
 // Addresses the harness gives the simulated Internet. Documentation and
@@ -91,6 +98,7 @@ type runner struct {
 
 	nets     map[string]*netState
 	netNames []string
+	warnings []string // Warnings(sc), for summary.json
 	layers   []*layerState
 	groups   []*groupState
 	devs     []*devState
@@ -222,6 +230,10 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 		return fail(err)
 	}
 	if err := r.buildNetworks(); err != nil {
+		return fail(err)
+	}
+	var err error
+	if r.warnings, err = Warnings(s); err != nil {
 		return fail(err)
 	}
 	if err := r.buildGroups(gnames); err != nil {
@@ -384,6 +396,7 @@ func (r *runner) layerConfig(l *layerState, rng *rand.Rand) (nat.Config, error) 
 
 func (r *runner) buildNetworks() error {
 	r.netNames = sortedKeys(r.sc.Networks)
+	var big bigPools
 	// Count public-address-change events per network for spare addresses.
 	changes := map[string]int{}
 	for _, e := range r.sc.Timeline {
@@ -434,13 +447,12 @@ func (r *runner) buildNetworks() error {
 				c.Seed = r.hash("nat", name, fmt.Sprint(ls.index))
 				outer := si == len(ns.shared)-1
 				n := max(len(c.PublicAddrs), 1)
-				var pool []netip.Addr
-				for k := range n + changes[name]*n {
-					if outer {
-						pool = append(pool, netip.AddrFrom4([4]byte{198, 18, byte(i), byte(1 + k)}))
-					} else {
-						pool = append(pool, netip.AddrFrom4([4]byte{100, byte(64 + i), 255, byte(1 + k)}))
-					}
+				if ls.layer.PublicAddresses > 0 {
+					n = ls.layer.PublicAddresses
+				}
+				pool, err := big.poolAddrs(i, n+changes[name]*n, outer)
+				if err != nil {
+					return fmt.Errorf("networks.%s.nat[%d].public_addresses: %w", name, ls.index, err)
 				}
 				c.PublicAddrs = pool[:n]
 				c.RouterAddr = netip.Addr{}

@@ -31,6 +31,12 @@ func PrintSummary(w io.Writer, r *Result) {
 			cell(p50, 3), cell(p99, 3), cell(g.KeepalivesPerDeviceHour, 2), g.Reconnects, cell(g.EnergyJPerDeviceDay, 1))
 	}
 	tw.Flush()
+	if len(s.Warnings) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, msg := range s.Warnings {
+		fmt.Fprintln(w, "warning:", msg)
+	}
 	if len(s.Expectations) == 0 {
 		return
 	}

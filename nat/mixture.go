@@ -108,6 +108,9 @@ func LookupMixture(name string) (Mixture, error) {
 			return m, nil
 		}
 	}
+	if d := DidYouMean(NearestMixtures(name)); d != "" {
+		return Mixture{}, fmt.Errorf("nat: unknown mixture %q%s", name, d)
+	}
 	return Mixture{}, fmt.Errorf("nat: unknown mixture %q (see nat.Mixtures)", name)
 }
 

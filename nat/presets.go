@@ -401,7 +401,7 @@ func Preset(name string) Config {
 func LookupPreset(name string) (Config, error) {
 	d := findPreset(name)
 	if d == nil {
-		return Config{}, fmt.Errorf("nat: unknown preset %q (see nat.Presets)", name)
+		return Config{}, fmt.Errorf("nat: unknown preset %q%s", name, orSeePresets(NearestPresets(name)))
 	}
 	if d.build == nil {
 		return Config{}, fmt.Errorf("nat: preset %q is a chain of %v; use ChainPreset", name, d.info.Layers)
@@ -414,7 +414,7 @@ func LookupPreset(name string) (Config, error) {
 func ChainPreset(name string) ([]Config, error) {
 	d := findPreset(name)
 	if d == nil {
-		return nil, fmt.Errorf("nat: unknown preset %q (see nat.Presets)", name)
+		return nil, fmt.Errorf("nat: unknown preset %q%s", name, orSeePresets(NearestPresets(name)))
 	}
 	if d.build != nil {
 		return []Config{d.build()}, nil

@@ -169,6 +169,10 @@ type Summary struct {
 	// External describes the splice to a real server (server.external
 	// runs only).
 	External *ExternalSummary `json:"external,omitempty"`
+	// Warnings are configuration problems and starved groups the run
+	// found (harness.Warnings and the run's own), one sentence each;
+	// absent when there are none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Timeliness returns the group's on-time ratio and deadline in seconds;

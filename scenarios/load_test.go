@@ -45,7 +45,7 @@ func TestLoadErrors(t *testing.T) {
 		{"wall clock too long", base + "clock: wall\n",
 			`t.yaml:2:11: duration: a wall-clock scenario may last at most 15m, got 1h`},
 		{"unknown NAT preset", strings.Replace(base, "home-router-openwrt", "home-router-openwrtt", 1),
-			`t.yaml:6:20: networks.home.nat[0].preset: unknown NAT preset "home-router-openwrtt"`},
+			`t.yaml:6:20: networks.home.nat[0].preset: unknown NAT preset "home-router-openwrtt" (did you mean "home-router-openwrt"?)`},
 		{"unknown strategy", strings.Replace(base, "name: fixed", "name: fixd", 1),
 			`t.yaml:11:22: groups.phones.strategy.name: unknown strategy "fixd"`},
 		{"unknown radio", base + "    radio: lte-2099\n",

@@ -250,6 +250,11 @@ type NATLayer struct {
 	// {tcp: {established: 300s}}. Kept as YAML with positions; the harness
 	// checks it against the nat package's Config.
 	Overrides Raw `yaml:"overrides,omitempty"`
+	// PublicAddresses is the size of a shared layer's public address pool;
+	// 0 (default) keeps the preset's (four for the CGN presets). A CGNAT's
+	// subscriber capacity grows with it (docs/scenarios.md, "Address
+	// pools").
+	PublicAddresses int `yaml:"public_addresses,omitempty" jsonschema:"minimum=0,maximum=65536"`
 }
 
 // Scope says whether a NAT layer is one instance per device or one shared

@@ -255,9 +255,9 @@ func (v *validator) network(p string, n *Network) (netip.Prefix, bool) {
 		case l.Preset == "" && l.Mixture == "":
 			v.errorf(lp, "missing required field \"preset\" (or \"mixture\")")
 		case l.Preset != "" && !v.cat.NATPreset(l.Preset):
-			v.errorf(lp+".preset", "unknown NAT preset %q", l.Preset)
+			v.errorf(lp+".preset", "unknown NAT preset %q%s", l.Preset, v.nearNATPresets(l.Preset))
 		case l.Mixture != "" && !v.cat.NATMixture(l.Mixture):
-			v.errorf(lp+".mixture", "unknown NAT mixture %q", l.Mixture)
+			v.errorf(lp+".mixture", "unknown NAT mixture %q%s", l.Mixture, v.nearNATMixtures(l.Mixture))
 		}
 		switch l.Scope {
 		case ScopePerDevice, ScopeShared:
@@ -268,6 +268,7 @@ func (v *validator) network(p string, n *Network) (netip.Prefix, bool) {
 			v.errorf(lp+".scope", "a per-device layer cannot sit outside a shared one")
 		}
 		v.overrides(lp+".overrides", l.Overrides)
+		v.publicAddresses(lp, l)
 	}
 	return pf, ok
 }

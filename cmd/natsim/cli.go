@@ -144,7 +144,7 @@ func load(file string, sets []string, stderr io.Writer) (*scenarios.Scenario, er
 	return s, err
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlags("run", "FILE [flags]", stderr)
 	out := fs.String("out", "", "results directory (default out/<scenario-name>)")
 	seed := fs.Uint64("seed", 0, "seed (overrides the scenario's; 0 keeps it)")
@@ -157,6 +157,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// other strictly in turn, so a second processor adds cross-core
 	// wake-ups and no parallelism: one is about 20% faster (docs/engine.md).
 	procs := fs.Int("procs", 1, "processors for the run (GOMAXPROCS); 0 keeps Go's default")
+	prof := profileFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return parseExit(err)
@@ -166,6 +167,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitError
 	}
+	if err := prof.start(); err != nil {
+		fmt.Fprintln(stderr, "natsim run:", err)
+		return exitError
+	}
+	defer prof.stopInto(stderr, "natsim run", &code)
 	if *procs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
 	}
@@ -192,6 +198,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join("out", s.Name)
+	}
+	// Said before a long run as well as in its summary table.
+	if warns, err := harness.Warnings(s); err == nil {
+		for _, w := range warns {
+			fmt.Fprintln(stderr, "natsim run: warning:", w)
+		}
 	}
 	res, err := harness.Run(ctx, s, harness.Options{Pcap: *pcap, Progress: progressWriter(stderr), RecordWallTime: *wall})
 	if err != nil {
@@ -224,13 +236,14 @@ func drawPlots(dir string, s *scenarios.Scenario) error {
 	return err
 }
 
-func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlags("sweep", "FILE [flags]", stderr)
 	out := fs.String("out", "", "sweep directory (default out/<scenario-name>)")
 	shard := fs.String("shard", "", "run only shard i/n of the runs (0-based i)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs in parallel")
 	var sets multi
 	fs.Var(&sets, "set", "override a scenario value, path=value (repeatable)")
+	prof := profileFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return parseExit(err)
@@ -240,6 +253,11 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitError
 	}
+	if err := prof.start(); err != nil {
+		fmt.Fprintln(stderr, "natsim sweep:", err)
+		return exitError
+	}
+	defer prof.stopInto(stderr, "natsim sweep", &code)
 	s, err := load(pos[0], sets, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -248,6 +266,13 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join("out", s.Name)
+	}
+	if points, err := scenarios.Expand(s); err == nil {
+		if warns, err := pointWarnings(points); err == nil {
+			for _, w := range warns {
+				fmt.Fprintln(stderr, "natsim sweep: warning:", w)
+			}
+		}
 	}
 	opts := harness.SweepOptions{Workers: *workers, Progress: progressWriter(stderr)}
 	if *shard != "" {
@@ -311,13 +336,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	for _, f := range pos {
 		s, err := load(f, sets, stderr)
+		var points []scenarios.Point
 		if err == nil {
-			_, err = scenarios.Expand(s)
+			points, err = scenarios.Expand(s)
+		}
+		var warns []string
+		if err == nil {
+			warns, err = pointWarnings(points)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			code = exitError
 			continue
+		}
+		for _, w := range warns {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", f, w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", f)
 	}

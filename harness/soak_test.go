@@ -1,0 +1,135 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	soak        = flag.Bool("soak", false, "run TestSoak (make soak); off in CI")
+	soakDevices = flag.Int("soak.devices", 100000, "TestSoak: devices")
+	soakDays    = flag.Int("soak.days", 7, "TestSoak: virtual days")
+)
+
+// soakSample is the process at the end of one virtual day.
+type soakSample struct {
+	day        int
+	rss        int64 // VmRSS, bytes, as the OS sees the process
+	heap       int64 // live heap after a collection, bytes
+	goroutines int
+	wall       time.Duration
+}
+
+// vmRSS reads the resident set size from /proc/self/status (Linux).
+func vmRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+}
+
+// TestSoak runs cgnat-100k for -soak.days virtual days (-soak.devices
+// phones, the pool scaled to keep the scenario's 63 subscribers per
+// address) and samples the process at the end of every day through
+// Options.Step: memory must be flat (RSS on the last day within 5% of the
+// first) and no goroutine may leak. make soak runs it; it is not part of
+// CI (docs/engine.md, "Soak").
+func TestSoak(t *testing.T) {
+	if !*soak {
+		t.Skip("soak test: run with -soak (make soak)")
+	}
+	n, days := *soakDevices, *soakDays
+	if days < 2 {
+		t.Fatal("-soak.days must be at least 2")
+	}
+	s := small(t, "bench/cgnat-100k.yaml", fmt.Sprintf("groups.iphones.count=%d", n), fmt.Sprintf("duration=%dd", days),
+		fmt.Sprintf("networks.lte.nat[0].public_addresses=%d", (n+62)/63), "expect=[]")
+	var samples []soakSample
+	var serr error
+	start := time.Now()
+	last := time.Duration(days)*24*time.Hour - time.Minute // the loop's last step; the day ends a minute later
+	opts := Options{Step: func(el time.Duration) {
+		if el == 0 || (el%(24*time.Hour) != 0 && el != last) {
+			return
+		}
+		rss, err := vmRSS()
+		if err != nil {
+			serr = err
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		day := int((el + time.Minute) / (24 * time.Hour))
+		samples = append(samples, soakSample{day, rss, int64(ms.HeapAlloc), runtime.NumGoroutine(), time.Since(start)})
+		t.Logf("day %d: RSS %.1f MiB, live heap %.1f MiB, %d goroutines, %.0fs wall", day, float64(rss)/(1<<20),
+			float64(ms.HeapAlloc)/(1<<20), runtime.NumGoroutine(), time.Since(start).Seconds())
+	}}
+	res, err := Run(context.Background(), s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	if len(samples) != days {
+		t.Fatalf("%d daily samples, want %d", len(samples), days)
+	}
+	first, end := samples[0], samples[len(samples)-1]
+	growth := float64(end.rss-first.rss) / float64(first.rss)
+	t.Logf("%d devices x %d days: %.0fs wall; RSS day 1 %.1f MiB, day %d %.1f MiB (%+.1f%%); goroutines %d -> %d; delivery %.4f",
+		n, days, res.WallTime.Seconds(), float64(first.rss)/(1<<20), end.day, float64(end.rss)/(1<<20), 100*growth,
+		first.goroutines, end.goroutines, res.Summary.Groups[0].DeliveryRatio)
+	if growth > 0.05 {
+		t.Errorf("RSS grew %.1f%% from day 1 to day %d, more than 5%%", 100*growth, end.day)
+	}
+	if end.goroutines > first.goroutines {
+		t.Errorf("goroutines grew from %d on day 1 to %d on day %d", first.goroutines, end.goroutines, end.day)
+	}
+}
+
+// TestStepHook checks that Options.Step sees every virtual minute, in
+// order, and that watching does not change the results.
+func TestStepHook(t *testing.T) {
+	s := small(t, "quickstart.yaml", "groups.phones.count=3", "duration=20m", "outputs.formats=[json]", "outputs.pcap=[]")
+	var seen []time.Duration
+	with, err := Run(context.Background(), s, Options{Step: func(el time.Duration) { seen = append(seen, el) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 20 || seen[0] != 0 || seen[19] != 19*time.Minute {
+		t.Errorf("Step saw %v, want 0s, 1m, ..., 19m", seen)
+	}
+	without, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := t.TempDir(), t.TempDir()
+	if err := with.Write(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := without.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := os.ReadFile(a + "/summary.json")
+	y, _ := os.ReadFile(b + "/summary.json")
+	if len(x) == 0 || !bytes.Equal(x, y) {
+		t.Error("summary.json differs with and without Step")
+	}
+}
