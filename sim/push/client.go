@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -246,9 +247,7 @@ type Client struct {
 	pingSent    time.Time
 	pingIdle    time.Duration
 
-	seen    map[MsgID]struct{}
-	seenLog []MsgID
-	seenPos int
+	seen dedupe
 
 	scratch bytes.Buffer
 	ack     [4]byte // PUBACK encoding space; Write copies what it takes
@@ -320,8 +319,6 @@ func NewClient(clock sim.Clock, rng *rand.Rand, strat strategy.Strategy, dial Di
 	return &Client{
 		clock: clock, rng: rng, strat: strat, dial: dial, cfg: cfg,
 		network: cfg.Network,
-		seen:    make(map[MsgID]struct{}, cfg.DedupeWindow),
-		seenLog: make([]MsgID, cfg.DedupeWindow),
 	}, nil
 }
 
@@ -702,21 +699,40 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 	ev := ClientEvent{Kind: ClientPushReceived, Msg: id, QoS: qos, Dup: pk.FixedHeader.Dup, Topic: string([]byte(pk.TopicName))}
 	if ok {
 		ev.Latency = c.clock.Now().Sub(published)
-		if _, dup := c.seen[id]; dup {
+		if c.seen.repeat(id, c.cfg.DedupeWindow) {
 			c.stats.Duplicates++
 			ev.Kind = ClientPushDuplicate
 			c.emit(ev)
 			return
 		}
-		if old := c.seenLog[c.seenPos]; old != 0 {
-			delete(c.seen, old)
-		}
-		c.seenLog[c.seenPos] = id
-		c.seenPos = (c.seenPos + 1) % len(c.seenLog)
-		c.seen[id] = struct{}{}
 	}
 	c.stats.Pushes++
 	c.emit(ev)
+}
+
+// dedupe remembers the last push ids a client received, up to a window,
+// oldest forgotten first. It grows as pushes arrive (a few dozen a day per
+// phone) and is searched linearly: a map and ring preallocated to the
+// 1,024-id default window cost 44 KB per device, two thirds of a
+// full-stack run's heap (docs/engine.md, "Memory").
+type dedupe struct {
+	log []MsgID // a ring once it holds window ids
+	pos int     // the oldest id once the ring is full
+}
+
+// repeat reports whether id is among the remembered ids; if not, it
+// remembers id, forgetting the oldest when window ids are held.
+func (d *dedupe) repeat(id MsgID, window int) bool {
+	if slices.Contains(d.log, id) {
+		return true
+	}
+	if len(d.log) < window {
+		d.log = append(d.log, id)
+		return false
+	}
+	d.log[d.pos] = id
+	d.pos = (d.pos + 1) % len(d.log)
+	return false
 }
 
 // clientConn is one connection attempt; it implements sim.ConnHandler and
