@@ -90,6 +90,9 @@ type GroupSummary struct {
 	RadioOnSPerDeviceDay       float64            `json:"radio_on_s_per_device_day"`
 	// FinalIntervalS is present for adaptive strategies only.
 	FinalIntervalS *IntervalStats `json:"final_interval_s,omitempty"`
+	// AppsSummary holds the per-app and per-connection results of a group
+	// whose devices carry apps (absent otherwise; plots/apps.go).
+	AppsSummary
 }
 
 // NATSummary is one NAT layer of one network in summary.json (all

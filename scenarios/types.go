@@ -284,6 +284,10 @@ type Group struct {
 	// keepalive_factor times it. Default 0: not announced, the server never
 	// closes idle connections (APNs and FCM behave so towards devices).
 	PushKeepAlive time.Duration `yaml:"push_keepalive"`
+	// Apps are the apps on every device of the group, each on the device's
+	// one shared push connection or on its own (see App). Absent: the
+	// device's single connection carries the group's workload.
+	Apps []App `yaml:"apps,omitempty"`
 }
 
 // Schedule is a daily (or other period) timetable of networks. The slot

@@ -157,9 +157,7 @@ func (v *validator) scenario(s *Scenario) {
 	for i, e := range s.Expect {
 		p := indexPath("expect", i)
 		if e.Group != "" {
-			if _, ok := s.Groups[e.Group]; !ok {
-				v.errorf(p, "no group named %q", e.Group)
-			}
+			v.expectGroup(p, e, s)
 		}
 	}
 	if s.Sweep != nil {
@@ -395,6 +393,7 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 	case ka > 65535*time.Second:
 		v.errorf(p+".push_keepalive", "must be at most 18h12m15s (65535 s, MQTT), got %s", FormatDuration(ka))
 	}
+	v.apps(p, g, s)
 }
 
 func (v *validator) schedule(p string, sc *Schedule, s *Scenario) {

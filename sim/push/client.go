@@ -83,8 +83,10 @@ type ClientConfig struct {
 	// packets the write produces.
 	Tag func(cause radio.Cause, n int)
 	// Alarm turns the strategy's alarm windows into fire times: the
-	// device's alarm model (exact, windowed, aligned to a wake-up grid).
-	// Nil fires uniformly in the window, drawing from the client's rng.
+	// device's alarm model (exact, windowed, aligned to a wake-up grid),
+	// which the clients of one device's apps share so their keep-alives
+	// can coalesce. Nil fires uniformly in the window, drawing from the
+	// client's rng.
 	Alarm *strategy.AlarmModel
 }
 
@@ -232,6 +234,7 @@ type Client struct {
 	retry   tcpip.Timer
 	connTO  tcpip.Timer
 	kaTimer tcpip.Timer
+	kaAt    time.Time // when kaTimer fires: its pending alarm on the device
 	ackTO   tcpip.Timer
 
 	connectedAt time.Time
@@ -494,6 +497,9 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 	was := c.state == cConnected
 	c.cur = nil
 	stop(&c.connTO)
+	if c.kaTimer != nil {
+		c.cfg.Alarm.Cancel(c.kaAt)
+	}
 	stop(&c.kaTimer)
 	stop(&c.ackTO)
 	if was {
@@ -579,7 +585,8 @@ func (c *Client) scheduleKeepAlive() {
 	}
 	a.Earliest = max(a.Earliest, 0)
 	a.Latest = max(a.Latest, a.Earliest)
-	at, _ := c.cfg.Alarm.FireAt(now, a, nil) // the window is valid now
+	at, _ := c.cfg.Alarm.Set(now, a) // the window is valid now
+	c.kaAt = at
 	cc := c.cur
 	c.kaTimer = c.clock.AfterFunc(at.Sub(now), func() {
 		if c.cur == cc && c.state == cConnected && !c.pinging {
