@@ -31,6 +31,11 @@ type (
 	ConnectionSummary = plots.ConnectionSummary
 )
 
+// appLaunchSpread is the window after boot in which own-connection apps
+// start, each at a seeded instant: our choice, longer than a keep-alive
+// interval so that their keep-alive phases are independent.
+const appLaunchSpread = 10 * time.Minute
+
 // deviceApps is a device's apps and the connections that carry them.
 type deviceApps struct {
 	list    []*appState
@@ -140,10 +145,15 @@ func (r *runner) appClient(ds *devState, cs *connState, app *appState, ns *netSt
 	}
 	cs.client = cl
 	ds.conns = append(ds.conns, cs)
-	// Phones do not all boot in the same millisecond, nor start their
-	// apps at once: each client starts at a seeded instant in the first
-	// second.
-	off := time.Duration(r.rng("start", id).Int64N(int64(time.Second)))
+	// Phones do not all boot in the same millisecond: the device's client
+	// starts at a seeded instant in the first second. Apps with their own
+	// connection are launched at independent instants in the first
+	// appLaunchSpread, so exact alarms do not start in phase.
+	spread := time.Second
+	if app != nil {
+		spread = appLaunchSpread
+	}
+	off := time.Duration(r.rng("start", id).Int64N(int64(spread)))
 	r.sched.At(r.start.Add(off), cl.Start)
 	return nil
 }
@@ -187,8 +197,11 @@ func (ds *devState) appTap(t sim.Tap) {
 
 // buildAppWorkloads schedules the pushes of every app of group g: the same
 // schedule for an app whether it shares the connection or not (its random
-// stream is named after the device and the app).
+// stream is named after the device and the app), starting once every app
+// has launched (appLaunchSpread), so that no push waits for its app to
+// start.
 func (r *runner) buildAppWorkloads(g *groupState) error {
+	from := r.start.Add(appLaunchSpread)
 	for k := range g.cfg.Apps {
 		wl := g.cfg.Apps[k].Workload
 		if wl == nil {
@@ -199,7 +212,7 @@ func (r *runner) buildAppWorkloads(g *groupState) error {
 		qos, ttl := byte(wl.QoS), wl.TTL
 		for i, ds := range g.devs {
 			as := ds.apps.list[k]
-			sch, err := r.pushSchedule(where, wl, ds.name+"/"+as.name, i, len(g.devs))
+			sch, err := r.pushSchedule(where, wl, ds.name+"/"+as.name, i, len(g.devs), from)
 			if err != nil {
 				return err
 			}

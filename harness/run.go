@@ -719,7 +719,7 @@ func (r *runner) buildWorkload(g *groupState) error {
 	}
 	payload := make([]byte, wl.PayloadBytes)
 	for i, ds := range g.devs {
-		sch, err := r.pushSchedule("workload."+g.name, wl, ds.name, i, len(g.devs))
+		sch, err := r.pushSchedule("workload."+g.name, wl, ds.name, i, len(g.devs), r.start)
 		if err != nil {
 			return err
 		}
@@ -730,11 +730,12 @@ func (r *runner) buildWorkload(g *groupState) error {
 }
 
 // pushSchedule is the push schedule of workload wl (at path where) for
-// the i-th of n receivers; key names the receiver's random stream.
-func (r *runner) pushSchedule(where string, wl *scenarios.Workload, key string, i, n int) (workload.Schedule, error) {
+// the i-th of n receivers, from from to the end of the run (broadcasts
+// keep their times); key names the receiver's random stream.
+func (r *runner) pushSchedule(where string, wl *scenarios.Workload, key string, i, n int, from time.Time) (workload.Schedule, error) {
 	var parts []workload.Schedule
 	if wl.Poisson != nil {
-		p, err := workload.NewPoisson(r.start, r.end, wl.Poisson.RatePerHour, r.rng("workload", key))
+		p, err := workload.NewPoisson(from, r.end, wl.Poisson.RatePerHour, r.rng("workload", key))
 		if err != nil {
 			return nil, fmt.Errorf("%s.poisson: %w", where, err)
 		}
@@ -742,7 +743,7 @@ func (r *runner) pushSchedule(where string, wl *scenarios.Workload, key string, 
 	}
 	if f := wl.Fixed; f != nil {
 		off := f.Offset + time.Duration(int64(f.Every)*int64(i)/int64(n))
-		p, err := workload.NewPeriodic(r.start, r.end, off, f.Every)
+		p, err := workload.NewPeriodic(from, r.end, off, f.Every)
 		if err != nil {
 			return nil, fmt.Errorf("%s.fixed: %w", where, err)
 		}
@@ -756,7 +757,7 @@ func (r *runner) pushSchedule(where string, wl *scenarios.Workload, key string, 
 		for k := range b.Size {
 			var ts []time.Time
 			shift := time.Duration(int64(spread) * int64(k) / int64(b.Size))
-			for t := r.start.Add(b.Every); t.Before(r.end); t = t.Add(b.Every) {
+			for t := from.Add(b.Every); t.Before(r.end); t = t.Add(b.Every) {
 				ts = append(ts, t.Add(shift))
 			}
 			at, err := workload.NewBursts(1, ts)
