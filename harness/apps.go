@@ -91,7 +91,9 @@ func (r *runner) buildApps(g *groupState, ds *devState, ns *netState, bo push.Ba
 		bestEffort = bestEffort && a.Workload != nil && a.Workload.QoS == 0
 	}
 	if ds.radio != nil {
-		ds.radio.SetOwners(1 + own)
+		if err := ds.radio.SetOwners(1 + own); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 	}
 	if shared {
 		if err := r.appClient(ds, &ds.connState, nil, ns, bo, alarm, ds.name, "devices/"+ds.name+"/#", bestEffort); err != nil {

@@ -164,10 +164,14 @@ type Device struct {
 	cause   Cause
 	// owner is who the energy being charged is for, when SetOwners split
 	// it: the owner of the packet that woke the radio or last restarted a
-	// timer, like cause. byOwner is nil until SetOwners.
-	owner   int
-	byOwner [][numCauses]float64
+	// timer, like cause. byOwner is nil until SetOwners (a pointer keeps
+	// the device small when energy is not split).
+	owner   uint8
+	byOwner *[][numCauses]float64
 }
+
+// MaxOwners is the most owners SetOwners accepts.
+const MaxOwners = 256
 
 const numCauses = 4
 
@@ -228,7 +232,7 @@ func (d *Device) charge(pw float64, ns int64) {
 	e := (pw - d.p.IdlePowerW) * float64(ns) / 1e9
 	d.energy[d.cause] += e
 	if d.byOwner != nil {
-		d.byOwner[d.owner][d.cause] += e
+		(*d.byOwner)[d.owner][d.cause] += e
 	}
 }
 
@@ -237,18 +241,23 @@ func (d *Device) charge(pw float64, ns int64) {
 // and its tail are charged once, to the owner whose packet caused them
 // (the attribution rule of causes). Owners are numbered 0 to n-1; Packet
 // charges owner 0. It resets the split and must be called before the
-// first packet.
-func (d *Device) SetOwners(n int) {
-	d.byOwner = make([][numCauses]float64, max(n, 1))
+// first packet. n must be in [1, MaxOwners].
+func (d *Device) SetOwners(n int) error {
+	if n < 1 || n > MaxOwners {
+		return fmt.Errorf("radio: %d owners, want 1 to %d", n, MaxOwners)
+	}
+	s := make([][numCauses]float64, n)
+	d.byOwner = &s
+	return nil
 }
 
 // PacketFor is Packet for a packet of owner (0 to n-1 of SetOwners; other
 // values count as 0).
 func (d *Device) PacketFor(now time.Time, up bool, size int, cause Cause, owner int) {
-	if owner < 0 || owner >= len(d.byOwner) {
+	if d.byOwner == nil || owner < 0 || owner >= len(*d.byOwner) {
 		owner = 0
 	}
-	d.packet(now, up, size, cause, owner)
+	d.packet(now, up, size, cause, uint8(owner))
 }
 
 // Packet records a packet of size bytes at now. A packet earlier than one
@@ -257,7 +266,7 @@ func (d *Device) Packet(now time.Time, up bool, size int, cause Cause) {
 	d.packet(now, up, size, cause, 0)
 }
 
-func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner int) {
+func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner uint8) {
 	if cause >= numCauses {
 		cause = CauseOther
 	}
@@ -270,7 +279,7 @@ func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner int
 		}
 		d.energy[cause] += e
 		if d.byOwner != nil {
-			d.byOwner[owner][cause] += e
+			(*d.byOwner)[owner][cause] += e
 		}
 	}
 	switch {
@@ -302,7 +311,10 @@ func (d *Device) small(up bool, size int) bool {
 // tails up to now. It does not change the device.
 func (d *Device) Report(now time.Time) Report {
 	c := *d
-	c.byOwner = slices.Clone(d.byOwner)
+	if d.byOwner != nil {
+		s := slices.Clone(*d.byOwner)
+		c.byOwner = &s
+	}
 	t := max(now.UnixNano(), c.acc)
 	c.advance(t)
 	idleJ := d.p.IdlePowerW * float64(t-c.start) / 1e9
@@ -318,7 +330,11 @@ func (d *Device) Report(now time.Time) Report {
 	if idleJ != 0 {
 		r.ByCauseJ[CauseOther] += idleJ
 	}
-	for _, o := range c.byOwner {
+	var split [][numCauses]float64
+	if c.byOwner != nil {
+		split = *c.byOwner
+	}
+	for _, o := range split {
 		m := make(map[Cause]float64, numCauses)
 		for i, e := range o {
 			if e != 0 {
