@@ -49,7 +49,7 @@ func TestAlarmModelSetSharedByApps(t *testing.T) {
 		t.Errorf("after cancel: fired at %v, want 300 s", got.Sub(t0))
 	}
 	// Past alarms are forgotten when the next one is set.
-	if got, _ := exact.Set(t0.Add(time.Hour), a); !got.Equal(t0.Add(time.Hour + 300*time.Second)) || exact.Pending() != 1 {
+	if got, _ := exact.Set(t0.Add(time.Hour), a); !got.Equal(t0.Add(time.Hour+300*time.Second)) || exact.Pending() != 1 {
 		t.Errorf("an hour later: fired at %v with %d pending, want 1h5m and 1", got.Sub(t0), exact.Pending())
 	}
 
