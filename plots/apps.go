@@ -1,5 +1,14 @@
 package plots
 
+import (
+	"fmt"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
 // AppsSummary is the part of a group's summary.json entry that exists when
 // its devices carry apps (scenario groups.X.apps): per-app delivery, the
 // connections that carry the apps, and the NAT ports each device holds.
@@ -61,4 +70,106 @@ type ConnectionSummary struct {
 	// EnergyByCauseJPerDeviceDay maps keepalive, push, reconnect and other
 	// to joules per device-day.
 	EnergyByCauseJPerDeviceDay map[string]float64 `json:"energy_by_cause_j_per_device_day"`
+}
+
+// appsCauses are the causes of a connection's energy, bottom to top.
+var appsCauses = []string{"keepalive", "push", "reconnect", "other"}
+
+// AppsEnergy draws, for every group whose devices carry apps, the radio
+// energy per device-day of each of its push connections (the shared one,
+// named "shared", and each app's own) stacked by cause, the groups side by
+// side: one shared connection against one per app. Each group is labelled
+// with its devices' total above idle (idle paging belongs to no
+// connection). Groups without apps are left out; it is an error when no
+// group has apps.
+func AppsEnergy(groups []GroupSummary) (*Figure, error) {
+	type bar struct {
+		label string
+		c     *ConnectionSummary
+	}
+	var bars []bar
+	tot := marks{Text: smallText(colBlack), Offset: vg.Point{X: -vg.Points(12), Y: vg.Points(3)}}
+	for gi := range groups {
+		g := &groups[gi]
+		if len(g.Connections) == 0 {
+			continue
+		}
+		if len(bars) > 0 {
+			bars = append(bars, bar{}) // a gap between groups
+		}
+		first := len(bars)
+		// The group's label, its devices' total, sits above its tallest bar.
+		var sum, tallest float64
+		for ci := range g.Connections {
+			c := &g.Connections[ci]
+			var h float64
+			for _, cause := range appsCauses {
+				v := c.EnergyByCauseJPerDeviceDay[cause]
+				if !finite(v) || v < 0 {
+					return nil, fmt.Errorf("plots: apps energy: group %s: connection %s: energy_by_cause_j_per_device_day.%s = %g", g.Name, c.Name, cause, v)
+				}
+				h += v
+			}
+			sum += h
+			tallest = max(tallest, h)
+			bars = append(bars, bar{label: c.Name, c: c})
+		}
+		tot.X = append(tot.X, float64(first+len(bars)-1)/2)
+		tot.Y = append(tot.Y, tallest)
+		tot.Labels = append(tot.Labels, fmt.Sprintf("%s: %.0f J", g.Name, sum))
+	}
+	if len(bars) == 0 {
+		return nil, fmt.Errorf("plots: apps energy: no group has apps")
+	}
+	p := newPlot("Energy by connection and cause, above idle", "", "energy (J per device-day)")
+	leg := newSideLegend()
+	width := vg.Points(min(30, 300/float64(len(bars))))
+	// One stack of bar charts per group, placed at the group's first
+	// position, so that the gap between groups draws nothing.
+	var first []*plotter.BarChart // the first group's, for the legend
+	for start := 0; start < len(bars); {
+		end := start
+		for end < len(bars) && bars[end].c != nil {
+			end++
+		}
+		var below *plotter.BarChart
+		for ci, cause := range appsCauses {
+			vals := make(plotter.Values, end-start)
+			for i := range vals {
+				vals[i] = bars[start+i].c.EnergyByCauseJPerDeviceDay[cause]
+			}
+			ch, err := plotter.NewBarChart(vals, width)
+			if err != nil {
+				return nil, fmt.Errorf("plots: apps energy: %w", err)
+			}
+			ch.XMin = float64(start)
+			idx, ok := causeColors[cause]
+			if !ok {
+				idx = 4 + ci
+			}
+			ch.Color = Palette[idx%len(Palette)]
+			ch.LineStyle = draw.LineStyle{Color: colBlack, Width: vg.Points(0.5)}
+			if below != nil {
+				ch.StackOn(below)
+			}
+			below = ch
+			p.Add(ch)
+			if start == 0 {
+				first = append(first, ch)
+			}
+		}
+		start = end + 1
+	}
+	for i := len(first) - 1; i >= 0; i-- { // legend top-down like the stack
+		leg.add(appsCauses[i], first[i])
+	}
+	p.Add(tot)
+	p.Y.Min = 0
+	p.Y.Max *= 1.12 // room for the group labels
+	names := make([]string, len(bars))
+	for i, b := range bars {
+		names[i] = b.label
+	}
+	p.NominalX(names...)
+	return &Figure{Name: "apps-energy", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: []any{tot}}, nil
 }
