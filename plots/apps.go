@@ -88,7 +88,7 @@ func AppsEnergy(groups []GroupSummary) (*Figure, error) {
 		c     *ConnectionSummary
 	}
 	var bars []bar
-	tot := marks{Text: smallText(colBlack), Offset: vg.Point{X: -vg.Points(12), Y: vg.Points(3)}}
+	var labels []marks // one per group, centred above its bars
 	for gi := range groups {
 		g := &groups[gi]
 		if len(g.Connections) == 0 {
@@ -114,9 +114,10 @@ func AppsEnergy(groups []GroupSummary) (*Figure, error) {
 			tallest = max(tallest, h)
 			bars = append(bars, bar{label: c.Name, c: c})
 		}
-		tot.X = append(tot.X, float64(first+len(bars)-1)/2)
-		tot.Y = append(tot.Y, tallest)
-		tot.Labels = append(tot.Labels, fmt.Sprintf("%s: %.0f J", g.Name, sum))
+		m := marks{Text: smallText(colBlack), X: []float64{float64(first+len(bars)-1) / 2}, Y: []float64{tallest},
+			Labels: []string{fmt.Sprintf("%s\n%.0f J", g.Name, sum)}}
+		m.Offset = vg.Point{X: -m.Text.Width(g.Name) / 2, Y: vg.Points(3)}
+		labels = append(labels, m)
 	}
 	if len(bars) == 0 {
 		return nil, fmt.Errorf("plots: apps energy: no group has apps")
@@ -163,13 +164,17 @@ func AppsEnergy(groups []GroupSummary) (*Figure, error) {
 	for i := len(first) - 1; i >= 0; i-- { // legend top-down like the stack
 		leg.add(appsCauses[i], first[i])
 	}
-	p.Add(tot)
+	notes := make([]any, len(labels))
+	for i, m := range labels {
+		p.Add(m)
+		notes[i] = m
+	}
 	p.Y.Min = 0
-	p.Y.Max *= 1.12 // room for the group labels
+	p.Y.Max *= 1.2 // room for the group labels
 	names := make([]string, len(bars))
 	for i, b := range bars {
 		names[i] = b.label
 	}
 	p.NominalX(names...)
-	return &Figure{Name: "apps-energy", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: []any{tot}}, nil
+	return &Figure{Name: "apps-energy", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: notes}, nil
 }

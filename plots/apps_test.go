@@ -36,12 +36,14 @@ func TestAppsEnergy(t *testing.T) {
 	var lab marks
 	for _, n := range f.notes {
 		if m, ok := n.(marks); ok {
-			lab = m
+			lab.X = append(lab.X, m.X...)
+			lab.Y = append(lab.Y, m.Y...)
+			lab.Labels = append(lab.Labels, m.Labels...)
 		}
 	}
 	// Bars: shared | gap | chat mail news; the group without apps is left
 	// out. Labels above each group's tallest bar, with its total.
-	want := []string{"shared: 5110 J", "own: 12330 J"}
+	want := []string{"shared\n5110 J", "own\n12330 J"}
 	if len(lab.Labels) != 2 || lab.Labels[0] != want[0] || lab.Labels[1] != want[1] {
 		t.Errorf("group labels %q, want %q", lab.Labels, want)
 	}

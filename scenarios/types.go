@@ -530,7 +530,7 @@ const DefaultOnTime = 60 * time.Second
 
 // Plots are the figure names Outputs.Plots accepts: the kinds of figure
 // package plots draws (plots.Figures; a harness test keeps the two equal).
-var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline"}
+var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "apps-energy"}
 
 // Formats are the result formats Outputs.Formats accepts.
 var Formats = []string{"json", "csv", "jsonl"}
