@@ -6,7 +6,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 // AppsSummary is the part of a group's summary.json entry that exists when
@@ -139,20 +138,11 @@ func AppsEnergy(groups []GroupSummary) (*Figure, error) {
 			for i := range vals {
 				vals[i] = bars[start+i].c.EnergyByCauseJPerDeviceDay[cause]
 			}
-			ch, err := plotter.NewBarChart(vals, width)
+			ch, err := causeBar(vals, width, cause, ci, below)
 			if err != nil {
 				return nil, fmt.Errorf("plots: apps energy: %w", err)
 			}
 			ch.XMin = float64(start)
-			idx, ok := causeColors[cause]
-			if !ok {
-				idx = 4 + ci
-			}
-			ch.Color = Palette[idx%len(Palette)]
-			ch.LineStyle = draw.LineStyle{Color: colBlack, Width: vg.Points(0.5)}
-			if below != nil {
-				ch.StackOn(below)
-			}
 			below = ch
 			p.Add(ch)
 			if start == 0 {
