@@ -82,6 +82,9 @@ func (v *validator) apps(p string, g *Group, s *Scenario) {
 		v.errorf(p+".apps", "at least one app is required (remove apps for the device's single connection)")
 		return
 	}
+	if s.Server.External != "" {
+		v.errorf(p+".apps", "apps need the built-in server (server.external is set)")
+	}
 	name := strings.TrimPrefix(p, "groups.")
 	if _, ok := s.Workload[name]; ok {
 		v.keyErrorf("workload."+name, "group %q lists apps; give each app its workload (groups.%s.apps[].workload)", name, name)

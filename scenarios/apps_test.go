@@ -62,6 +62,8 @@ func TestAppsErrors(t *testing.T) {
 			`t.yaml:11:75: groups.phones.apps[0].workload.poisson.rate_per_hour: must be positive, got 0`},
 		{"own app strategy checked", strings.Replace(appsBase, "connection: own,", "connection: own, strategy: {name: fixd},", 1),
 			`t.yaml:11:56: groups.phones.apps[0].strategy.name: unknown strategy "fixd"`},
+		{"apps with an external server", strings.Replace(appsBase, "duration: 1h", "duration: 1m", 1) + "clock: wall\nserver: {external: mqtt://127.0.0.1:1883}\n",
+			`t.yaml:11:7: groups.phones.apps: apps need the built-in server (server.external is set)`},
 		{"unknown app in expectation", appsBase + "expect: [delivery_ratio@phones/news >= 0.9]\n",
 			`t.yaml:13:10: expect[0]: group "phones" has no app named "news"`},
 		{"metric not per app", appsBase + "expect: [dead_detection_s.p99@phones/chat < 9]\n",
