@@ -140,3 +140,49 @@ func TestNoAppsNoAppsFields(t *testing.T) {
 		t.Error("devices.csv of a scenario without apps has the apps columns")
 	}
 }
+
+// After a handover every connection of a device reconnects: once with a
+// shared connection, once per app with their own.
+func TestAppsHandoverReconnectsEveryConnection(t *testing.T) {
+	src := `name: apps-handover
+duration: 1h
+seed: 3
+networks:
+  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
+  wifi: {kind: wifi, nat: [{preset: home-router-openwrt}]}
+groups:
+  shared:
+    count: 2
+    network: wifi
+    strategy: {name: fixed, interval: 240s}
+    apps: [{name: a}, {name: b}, {name: c}]
+  own:
+    count: 2
+    network: wifi
+    strategy: {name: fixed, interval: 240s}
+    apps: [{name: a, connection: own}, {name: b, connection: own}, {name: c, connection: own}]
+timeline:
+  - {at: 30m, type: handover, group: shared, to: lte}
+  - {at: 30m, type: handover, group: own, to: lte}
+`
+	s, err := scenarios.Load("h.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runTo(t, s, t.TempDir())
+	for _, c := range []struct {
+		group string
+		want  int
+	}{{"shared", 2}, {"own", 6}} {
+		g := res.Group(c.group)
+		if g.Reconnects != c.want {
+			t.Errorf("%s: %d reconnects after one handover of 2 devices, want %d", c.group, g.Reconnects, c.want)
+		}
+		for _, cs := range g.Connections {
+			// Own apps launch in the first 10 min of the hour.
+			if cs.ConnectedRatio < 0.8 {
+				t.Errorf("%s: connection %s up %.3f of the run", c.group, cs.Name, cs.ConnectedRatio)
+			}
+		}
+	}
+}
