@@ -22,6 +22,7 @@ type event struct {
 	layer    string
 	network  string
 	interval float64
+	app      string // the app whose own connection it concerns, or whose push it is
 }
 
 // seriesRow is one row of timeseries.csv.
@@ -57,17 +58,25 @@ func connDownReason(r push.Reason) string {
 	return r.String()
 }
 
-func (ds *devState) clientEvent(ev push.ClientEvent) {
+func (ds *devState) clientEvent(ev push.ClientEvent) { ds.connEvent(&ds.connState, nil, ev) }
+
+// connEvent records an event of the device's connection cs; app is the
+// app that owns cs (nil for the device's connection).
+func (ds *devState) connEvent(cs *connState, app *appState, ev push.ClientEvent) {
 	r := ds.r
+	var an string
+	if app != nil {
+		an = app.name
+	}
 	switch ev.Kind {
 	case push.ClientConnecting:
-		if ds.connects > 0 || ev.Attempt > 1 {
-			r.emit(event{kind: "reconnect_attempt", device: ds.name})
+		if cs.connects > 0 || ev.Attempt > 1 {
+			r.emit(event{kind: "reconnect_attempt", device: ds.name, app: an})
 		}
 	case push.ClientConnected:
-		ds.connects++
-		ds.deathAt = time.Time{}
-		if ds.connects > 1 {
+		cs.connects++
+		cs.deathAt = time.Time{}
+		if cs.connects > 1 {
 			if b := r.bucket(); b >= 0 {
 				for len(ds.g.reconnectsIn) <= b {
 					ds.g.reconnectsIn = append(ds.g.reconnectsIn, 0)
@@ -75,42 +84,47 @@ func (ds *devState) clientEvent(ev push.ClientEvent) {
 				ds.g.reconnectsIn[b]++
 			}
 		}
-		r.emit(event{kind: "conn_up", device: ds.name})
-		ds.checkInterval()
+		r.emit(event{kind: "conn_up", device: ds.name, app: an})
+		cs.checkInterval(ds, an)
 	case push.ClientDisconnected:
 		if ev.WasConnected {
-			if !ds.deathAt.IsZero() && ev.Reason != push.ReasonNetworkChanged && ev.Reason != push.ReasonNetworkDown {
-				ds.detections = append(ds.detections, ev.Time.Sub(ds.deathAt).Seconds())
+			if !cs.deathAt.IsZero() && ev.Reason != push.ReasonNetworkChanged && ev.Reason != push.ReasonNetworkDown {
+				cs.detections = append(cs.detections, ev.Time.Sub(cs.deathAt).Seconds())
 			}
-			ds.deathAt = time.Time{}
-			r.emit(event{kind: "conn_down", device: ds.name, reason: ds.downReason(ev.Reason)})
+			cs.deathAt = time.Time{}
+			r.emit(event{kind: "conn_down", device: ds.name, reason: ds.downReason(ev.Reason), app: an})
 		}
 	case push.ClientKeepAliveSent:
-		ds.keepalives++
-		r.emit(event{kind: "keepalive_sent", device: ds.name})
+		cs.keepalives++
+		r.emit(event{kind: "keepalive_sent", device: ds.name, app: an})
 	case push.ClientKeepAliveOK:
-		ds.deathAt = time.Time{}
-		r.emit(event{kind: "keepalive_ok", device: ds.name})
-		ds.checkInterval()
+		cs.deathAt = time.Time{}
+		r.emit(event{kind: "keepalive_ok", device: ds.name, app: an})
+		cs.checkInterval(ds, an)
 	case push.ClientKeepAliveFailed:
-		r.emit(event{kind: "keepalive_failed", device: ds.name})
-		ds.checkInterval()
+		r.emit(event{kind: "keepalive_failed", device: ds.name, app: an})
+		cs.checkInterval(ds, an)
 	case push.ClientPushReceived:
-		ds.deathAt = time.Time{}
+		cs.deathAt = time.Time{}
 		ds.delivered++
 		ds.latencies = append(ds.latencies, ev.Latency.Seconds())
-		r.emit(event{kind: "push_delivered", device: ds.name, id: uint64(ev.Msg), latency: ev.Latency.Seconds()})
+		if a := ds.pushApp(app, ev.Topic); a != nil {
+			a.delivered++
+			a.latencies = append(a.latencies, ev.Latency.Seconds())
+			an = a.name
+		}
+		r.emit(event{kind: "push_delivered", device: ds.name, id: uint64(ev.Msg), latency: ev.Latency.Seconds(), app: an})
 	case push.ClientNetworkChanged:
-		r.emit(event{kind: "network_change", device: ds.name, network: ds.dev.Network().Name()})
+		r.emit(event{kind: "network_change", device: ds.name, network: ds.dev.Network().Name(), app: an})
 	}
 }
 
-func (ds *devState) checkInterval() {
-	iv := ds.strat.Interval()
-	if iv != ds.lastInterval {
-		ds.lastInterval = iv
+func (cs *connState) checkInterval(ds *devState, app string) {
+	iv := cs.strat.Interval()
+	if iv != cs.lastInterval {
+		cs.lastInterval = iv
 		if iv > 0 {
-			ds.r.emit(event{kind: "interval_changed", device: ds.name, interval: iv.Seconds()})
+			ds.r.emit(event{kind: "interval_changed", device: ds.name, interval: iv.Seconds(), app: app})
 		}
 	}
 }
@@ -133,26 +147,28 @@ func (r *runner) serverEvent(ev push.ServerEvent) {
 // mapping gone while the connection is up marks the connection's death
 // (for the detection delay).
 func (r *runner) natObserver(ls *layerState, owner *devState) nat.Observer {
+	outer := r.outermost(ls)
 	return func(e nat.Event) {
-		if e.Remote != r.srvAP {
-			return
-		}
 		ds := owner
 		if ds == nil {
 			ds = r.byAddr[e.Inside.Addr()]
 		}
-		if ds == nil {
+		if ds != nil && outer {
+			ds.countMapping(e.Kind == nat.MappingCreated)
+		}
+		if e.Remote != r.srvAP || ds == nil {
 			return
 		}
+		cs := ds.connFor(e.Inside.Port())
 		switch e.Kind {
 		case nat.MappingCreated:
-			if e.Reason == "loose_pickup" {
-				ds.deathAt = time.Time{}
+			if e.Reason == "loose_pickup" && cs != nil {
+				cs.deathAt = time.Time{}
 			}
 			r.emit(event{kind: "mapping_created", device: ds.name, layer: ls.name, network: ls.network, reason: e.Reason})
 		default:
-			if ds.client.Connected() && ds.deathAt.IsZero() {
-				ds.deathAt = e.Time
+			if cs != nil && cs.client.Connected() && cs.deathAt.IsZero() {
+				cs.deathAt = e.Time
 			}
 			r.emit(event{kind: "mapping_expired", device: ds.name, layer: ls.name, network: ls.network, reason: e.Kind.String() + ":" + e.Reason})
 		}
@@ -181,12 +197,14 @@ func (r *runner) sample() {
 		c := 0
 		var iv time.Duration
 		for _, ds := range g.devs {
-			if ds.client.Connected() {
+			if ds.connected() {
 				c++
 			}
-			iv += ds.strat.Interval()
+			if ds.strat != nil {
+				iv += ds.strat.Interval()
+			}
+			connected += ds.connectedConns()
 		}
-		connected += c
 		r.series = append(r.series, seriesRow{t, g.name, "connected_devices", float64(c)})
 		if iv > 0 {
 			r.series = append(r.series, seriesRow{t, g.name, "mean_interval_s", iv.Seconds() / float64(len(g.devs))})

@@ -110,11 +110,11 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 	case scenarios.EventDeviceOff:
 		// Interface first: the client's abort then emits nothing.
 		ds.dev.SetInterfaceUp(false)
-		ds.client.PowerOff()
+		ds.eachClient((*push.Client).PowerOff)
 	case scenarios.EventCoverageLoss:
 		ds.dev.Link().SetDown(true)
 	case scenarios.EventAppSuspended:
-		ds.client.Suspend()
+		ds.eachClient((*push.Client).Suspend)
 	}
 	if d <= 0 {
 		return
@@ -123,11 +123,11 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 		switch kind {
 		case scenarios.EventDeviceOff:
 			ds.dev.SetInterfaceUp(true)
-			ds.client.PowerOn()
+			ds.eachClient((*push.Client).PowerOn)
 		case scenarios.EventCoverageLoss:
 			ds.dev.Link().SetDown(false)
 		case scenarios.EventAppSuspended:
-			ds.client.Resume()
+			ds.eachClient((*push.Client).Resume)
 		}
 		r.reappear(ds, kind)
 	})
@@ -344,5 +344,15 @@ func addPresenceCells(rows [][]string, res *Result) {
 			}
 		}
 		rows[i] = append(rows[i], num(p50), num(p99), num(nt))
+	}
+}
+
+// eachClient applies f to every push client of the device: its one
+// connection's, or, with apps, the shared one's and each own app's.
+func (ds *devState) eachClient(f func(*push.Client)) {
+	for _, cs := range ds.conns {
+		if cs.client != nil {
+			f(cs.client)
+		}
 	}
 }

@@ -32,6 +32,7 @@ type Result struct {
 	pcap       []byte
 	recordWall bool
 	formats    []string // scenario outputs.formats; nil writes every file
+	apps       bool     // a group has apps: devices.csv has the apps columns
 }
 
 // The summary.json types are plots' (the single definition of the file,
@@ -67,6 +68,12 @@ type DeviceRow struct {
 	Keepalives, Reconnects           int
 	EnergyJ                          float64
 	FinalIntervalS                   float64 // NaN: no interval
+	// Connections, NATPortsPeak and RadioOnS are written to devices.csv
+	// for scenarios with apps only: the device's push connections, the
+	// most NAT mappings it held at once at its outermost NAT, and its
+	// radio-on time in seconds.
+	Connections, NATPortsPeak int
+	RadioOnS                  float64
 }
 
 // Group returns the summary of the named group, or nil.
@@ -153,6 +160,7 @@ type aggregate struct {
 	connected              time.Duration
 	quic                   bool // some devices run on QUIC
 	quicCounts             quicCounts
+	natPorts               []float64 // each device's most NAT ports held at once
 }
 
 func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
@@ -161,12 +169,14 @@ func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
 	a.delivered += ds.delivered
 	a.onTime += ds.onTime(deadline)
 	a.latencies = append(a.latencies, ds.latencies...)
-	a.detections = append(a.detections, ds.detections...)
-	a.keepalives += ds.keepalives
-	a.reconnects += max(ds.connects-1, 0)
+	t := ds.totals()
+	a.detections = append(a.detections, t.detections...)
+	a.keepalives += t.keepalives
+	a.reconnects += t.reconnects
 	a.bytes += ds.bytes
-	a.connected += ds.client.Stats().ConnectedTime
+	a.connected += t.connected
 	a.addQUIC(ds)
+	a.natPorts = append(a.natPorts, float64(ds.natPeak))
 	if ds.radio != nil {
 		rep := ds.radio.Report(now)
 		a.energy += rep.EnergyJ
@@ -183,6 +193,9 @@ func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
 			a.byCause["other"] += o
 		}
 	}
+	if ds.strat == nil {
+		return
+	}
 	if iv := ds.strat.Interval(); iv > 0 {
 		a.intervals = append(a.intervals, iv.Seconds())
 	}
@@ -194,7 +207,7 @@ func (r *runner) result() (*Result, error) {
 	hours := dur.Hours()
 	days := dur.Hours() / 24
 	deadline := r.onTimeS()
-	res := &Result{metrics: map[string]float64{}, events: r.events, series: r.series}
+	res := &Result{metrics: map[string]float64{}, events: r.events, series: r.series, apps: r.sc.HasApps()}
 	if r.pcap != nil {
 		res.pcap = r.pcap.Bytes()
 	}
@@ -221,24 +234,28 @@ func (r *runner) result() (*Result, error) {
 		for _, ds := range g.devs {
 			a.add(ds, now, deadline)
 			all.add(ds, now, deadline)
+			t := ds.totals()
 			row := DeviceRow{Device: ds.name, Group: g.name, Network: ds.dev.Network().Name(), Strategy: g.strategyName,
 				PushesSent: ds.sent, PushesDelivered: ds.delivered, DeliveryRatio: ratio(ds.delivered, ds.sent),
 				OnTimeRatio: ratio(ds.onTime(deadline), ds.sent),
-				Keepalives:  ds.keepalives, Reconnects: max(ds.connects-1, 0), FinalIntervalS: math.NaN()}
+				Keepalives:  t.keepalives, Reconnects: t.reconnects, FinalIntervalS: math.NaN(),
+				Connections: len(ds.conns), NATPortsPeak: ds.natPeak}
 			lat := slices.Clone(ds.latencies)
 			slices.Sort(lat)
 			row.LatencyP50S, row.LatencyP99S = quant(lat, 0.5), quant(lat, 0.99)
 			if ds.radio != nil {
-				row.EnergyJ = ds.radio.Report(now).EnergyJ
+				rep := ds.radio.Report(now)
+				row.EnergyJ, row.RadioOnS = rep.EnergyJ, rep.OnTime.Seconds()
 			}
-			if iv := ds.strat.Interval(); iv > 0 {
-				row.FinalIntervalS = iv.Seconds()
+			if ds.strat != nil && ds.strat.Interval() > 0 {
+				row.FinalIntervalS = ds.strat.Interval().Seconds()
 			}
 			res.Devices = append(res.Devices, row)
 		}
 		gs := a.summary(g.name, hours, days, deadline)
 		gs.Strategy = g.strategyName
 		gs.Network = g.network
+		r.appResults(g, &gs, res.metrics, now, hours, deadline)
 		s.Groups = append(s.Groups, gs)
 		a.metrics(res.metrics, "@"+g.name, hours, dur)
 	}
@@ -390,21 +407,24 @@ func (a *aggregate) metrics(m map[string]float64, suffix string, hours float64, 
 	setDist(m, "latency_s", suffix, a.latencies)
 	setDist(m, "dead_detection_s", suffix, a.detections)
 	setDist(m, "final_interval_s", suffix, a.intervals)
+	slices.Sort(a.natPorts)
+	setDist(m, "nat_ports_per_subscriber", suffix, a.natPorts)
 }
 
-// setDist sets the statistics of distribution metric name (Stats) from
-// the sorted sample xs.
+// setDist sets the statistics of distribution metric name (scenarios.Stats)
+// from the sorted sample xs, with suffix "@group", "@group/app" or "".
 func setDist(m map[string]float64, name, suffix string, xs []float64) {
-	m[name+".mean"+suffix] = mean(xs)
-	m[name+".min"+suffix] = math.NaN()
+	set := func(k string, v float64) { m[k+suffix] = v }
+	set(name+".mean", mean(xs))
+	set(name+".min", math.NaN())
 	if len(xs) > 0 {
-		m[name+".min"+suffix] = xs[0]
+		set(name+".min", xs[0])
 	}
 	for _, q := range []struct {
 		s string
 		p float64
 	}{{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
-		m[name+"."+q.s+suffix] = quant(xs, q.p)
+		set(name+"."+q.s, quant(xs, q.p))
 	}
 }
 

@@ -154,29 +154,43 @@ type groupState struct {
 }
 
 type devState struct {
-	r      *runner
-	idx    int
-	name   string
-	g      *groupState
-	dev    *sim.Device
-	client *push.Client
-	strat  strategy.Strategy
-	radio  *radio.Device
-	home   []*nat.Table // current per-device tables, innermost first
+	r    *runner
+	idx  int
+	name string
+	g    *groupState
+	dev  *sim.Device
+	// connState is the device's push connection: the only one without
+	// apps, the one shared apps share with them (zero when every app has
+	// its own).
+	connState
+	conns []*connState // every push connection of the device
+	apps  *deviceApps  // nil without apps (apps.go)
+	radio *radio.Device
+	home  []*nat.Table // current per-device tables, innermost first
 
 	sched workload.Schedule
 	seq   int
 
 	sent, delivered int
 	latencies       []float64
-	keepalives      int
-	connects        int
 	bytes           int64
-	deathAt         time.Time
-	detections      []float64
-	lastInterval    time.Duration
-	quic            quicCounts
-	pres            presence // server-side presence (presence.go)
+	// natLive and natPeak count the NAT mappings (public ports) the
+	// device holds at its network's outermost NAT, now and at most.
+	natLive, natPeak int
+	quic             quicCounts
+	pres             presence // server-side presence (presence.go)
+}
+
+// connState is one push connection of a device and its counters.
+type connState struct {
+	owner        int // its radio owner (apps.go); 0 for the device's
+	client       *push.Client
+	strat        strategy.Strategy
+	keepalives   int
+	connects     int
+	deathAt      time.Time
+	detections   []float64
+	lastInterval time.Duration
 }
 
 // seed derives independent random streams from the run's seed.
@@ -547,11 +561,11 @@ func (r *runner) buildHome(ns *netState, d *sim.Device, outside netip.Addr) (nat
 	return nat.NewChain(boxes...)
 }
 
-func (r *runner) strategyParams(g *scenarios.Group) strategy.Params {
+func (r *runner) strategyParams(st scenarios.Strategy) strategy.Params {
 	p := strategy.Params{}
-	for _, k := range sortedKeys(g.Strategy.Params) {
+	for _, k := range sortedKeys(st.Params) {
 		var v any
-		if err := g.Strategy.Params[k].Decode(&v); err != nil {
+		if err := st.Params[k].Decode(&v); err != nil {
 			continue
 		}
 		if s, ok := v.(string); ok {
@@ -632,7 +646,7 @@ func (r *runner) buildGroups(gnames []string) error {
 		if err != nil {
 			return fmt.Errorf("groups.%s.backoff: %w", gn, err)
 		}
-		params := r.strategyParams(gc)
+		params := r.strategyParams(gc.Strategy)
 		// user_timeout is per connection (the client's dial options).
 		prof := &sim.TCPProfile{MinRTO: gc.TCP.MinRTO, MaxRTO: gc.TCP.MaxRTO, MaxRetries: gc.TCP.MaxRetries, SynRetries: gc.TCP.SYNRetries}
 		r.groups = append(r.groups, g)
@@ -658,39 +672,49 @@ func (r *runner) buildGroups(gnames []string) error {
 					return fmt.Errorf("groups.%s.radio: %w", gn, err)
 				}
 			}
-			crng := r.rng("client", ds.name)
-			cc := push.ClientConfig{
-				ClientID:    ds.name,
-				KeepAlive:   gc.PushKeepAlive,
-				TLS:         g.clientTLS(),
-				Backoff:     bo,
-				UserTimeout: gc.TCP.UserTimeout,
-				Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
-				Observer:    push.ClientObserverFunc(ds.clientEvent),
-				BestEffort:  g.wl != nil && g.wl.QoS == 0,
-				Alarm:       alarmModel(gc.Alarm, crng, r.start),
-				Will:        willFor(gc, ds.name),
+			if len(gc.Apps) > 0 {
+				if err := r.buildApps(g, ds, ns, bo); err != nil {
+					return err
+				}
+			} else {
+				crng := r.rng("client", ds.name)
+				cc := push.ClientConfig{
+					ClientID:    ds.name,
+					KeepAlive:   gc.PushKeepAlive,
+					TLS:         g.clientTLS(),
+					Backoff:     bo,
+					UserTimeout: gc.TCP.UserTimeout,
+					Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
+					Observer:    push.ClientObserverFunc(ds.clientEvent),
+					BestEffort:  g.wl != nil && g.wl.QoS == 0,
+					Alarm:       alarmModel(gc.Alarm, crng, r.start, false),
+					Will:        willFor(gc, ds.name),
+				}
+				dial, err := r.dialer(ds)
+				if err != nil {
+					return fmt.Errorf("groups.%s.transport: %w", gn, err)
+				}
+				cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, dial, cc)
+				if err != nil {
+					return fmt.Errorf("groups.%s: %w", gn, err)
+				}
+				ds.client = cl
+				ds.conns = []*connState{&ds.connState}
+				// Phones do not all boot in the same millisecond: start
+				// each client at a seeded instant in the first second.
+				off := time.Duration(r.rng("start", ds.name).Int64N(int64(time.Second)))
+				r.sched.At(r.start.Add(off), cl.Start)
 			}
-			dial, err := r.dialer(ds)
-			if err != nil {
-				return fmt.Errorf("groups.%s.transport: %w", gn, err)
-			}
-			cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, dial, cc)
-			if err != nil {
-				return fmt.Errorf("groups.%s: %w", gn, err)
-			}
-			ds.client = cl
 			d.SetTap(ds.tap)
 			d.OnNetworkChange(ds.networkChanged)
 			g.devs = append(g.devs, ds)
 			r.devs = append(r.devs, ds)
 			r.byClient[ds.name] = ds
-			// Phones do not all boot in the same millisecond: start each
-			// client at a seeded instant in the first second.
-			off := time.Duration(r.rng("start", ds.name).Int64N(int64(time.Second)))
-			r.sched.At(r.start.Add(off), cl.Start)
 		}
 		if err := r.buildWorkload(g); err != nil {
+			return err
+		}
+		if err := r.buildAppWorkloads(g); err != nil {
 			return err
 		}
 		if gc.Schedule != nil {
@@ -702,6 +726,10 @@ func (r *runner) buildGroups(gnames []string) error {
 
 func (ds *devState) tap(t sim.Tap) {
 	ds.bytes += int64(t.Size)
+	if ds.apps != nil {
+		ds.appTap(t)
+		return
+	}
 	if ds.radio != nil {
 		ds.radio.Packet(t.At, t.Up, t.Size, ds.client.Cause())
 	}
@@ -713,7 +741,9 @@ func (ds *devState) networkChanged(c sim.NetworkChange) {
 		return
 	}
 	ns := ds.r.nets[c.Network.Name()]
-	ds.client.NetworkChanged(strategy.Network{Kind: string(ns.kind), Label: ns.name})
+	for _, cs := range ds.conns {
+		cs.client.NetworkChanged(strategy.Network{Kind: string(ns.kind), Label: ns.name})
+	}
 }
 
 func (r *runner) buildWorkload(g *groupState) error {
@@ -721,79 +751,94 @@ func (r *runner) buildWorkload(g *groupState) error {
 	if wl == nil {
 		return nil
 	}
-	n := len(g.devs)
-	var bcast []time.Time
-	if wl.Broadcast != nil {
-		for _, at := range wl.Broadcast.At {
-			bcast = append(bcast, r.start.Add(at))
-		}
-		slices.SortFunc(bcast, func(a, b time.Time) int { return a.Compare(b) })
-	}
 	payload := make([]byte, wl.PayloadBytes)
 	for i, ds := range g.devs {
-		var parts []workload.Schedule
-		if wl.Poisson != nil {
-			p, err := workload.NewPoisson(r.start, r.end, wl.Poisson.RatePerHour, r.rng("workload", ds.name))
-			if err != nil {
-				return fmt.Errorf("workload.%s.poisson: %w", g.name, err)
-			}
-			parts = append(parts, p)
+		sch, err := r.pushSchedule("workload."+g.name, wl, ds.name, i, len(g.devs), r.start)
+		if err != nil {
+			return err
 		}
-		if f := wl.Fixed; f != nil {
-			off := f.Offset + time.Duration(int64(f.Every)*int64(i)/int64(n))
-			p, err := workload.NewPeriodic(r.start, r.end, off, f.Every)
-			if err != nil {
-				return fmt.Errorf("workload.%s.fixed: %w", g.name, err)
-			}
-			parts = append(parts, p)
-		}
-		if b := wl.Bursts; b != nil {
-			spread := b.Spread
-			if spread == 0 {
-				spread = time.Second
-			}
-			for k := range b.Size {
-				var ts []time.Time
-				shift := time.Duration(int64(spread) * int64(k) / int64(b.Size))
-				for t := r.start.Add(b.Every); t.Before(r.end); t = t.Add(b.Every) {
-					ts = append(ts, t.Add(shift))
-				}
-				at, err := workload.NewBursts(1, ts)
-				if err != nil {
-					return fmt.Errorf("workload.%s.bursts: %w", g.name, err)
-				}
-				parts = append(parts, at)
-			}
-		}
-		if bcast != nil {
-			at, err := workload.NewBroadcast(bcast)
-			if err != nil {
-				return fmt.Errorf("workload.%s.broadcast: %w", g.name, err)
-			}
-			parts = append(parts, at)
-		}
-		ds.sched = workload.NewMerge(parts...)
+		ds.sched = sch
 		ds.armPush(payload, byte(wl.QoS), wl.TTL)
 	}
 	return nil
 }
 
+// pushSchedule is the push schedule of workload wl (at path where) for
+// the i-th of n receivers, from from to the end of the run (broadcasts
+// keep their times); key names the receiver's random stream.
+func (r *runner) pushSchedule(where string, wl *scenarios.Workload, key string, i, n int, from time.Time) (workload.Schedule, error) {
+	var parts []workload.Schedule
+	if wl.Poisson != nil {
+		p, err := workload.NewPoisson(from, r.end, wl.Poisson.RatePerHour, r.rng("workload", key))
+		if err != nil {
+			return nil, fmt.Errorf("%s.poisson: %w", where, err)
+		}
+		parts = append(parts, p)
+	}
+	if f := wl.Fixed; f != nil {
+		off := f.Offset + time.Duration(int64(f.Every)*int64(i)/int64(n))
+		p, err := workload.NewPeriodic(from, r.end, off, f.Every)
+		if err != nil {
+			return nil, fmt.Errorf("%s.fixed: %w", where, err)
+		}
+		parts = append(parts, p)
+	}
+	if b := wl.Bursts; b != nil {
+		spread := b.Spread
+		if spread == 0 {
+			spread = time.Second
+		}
+		for k := range b.Size {
+			var ts []time.Time
+			shift := time.Duration(int64(spread) * int64(k) / int64(b.Size))
+			for t := from.Add(b.Every); t.Before(r.end); t = t.Add(b.Every) {
+				ts = append(ts, t.Add(shift))
+			}
+			at, err := workload.NewBursts(1, ts)
+			if err != nil {
+				return nil, fmt.Errorf("%s.bursts: %w", where, err)
+			}
+			parts = append(parts, at)
+		}
+	}
+	if wl.Broadcast != nil {
+		var bcast []time.Time
+		for _, at := range wl.Broadcast.At {
+			bcast = append(bcast, r.start.Add(at))
+		}
+		slices.SortFunc(bcast, func(a, b time.Time) int { return a.Compare(b) })
+		at, err := workload.NewBroadcast(bcast)
+		if err != nil {
+			return nil, fmt.Errorf("%s.broadcast: %w", where, err)
+		}
+		parts = append(parts, at)
+	}
+	return workload.NewMerge(parts...), nil
+}
+
 // armPush schedules the device's next push: one pending event per device.
 func (ds *devState) armPush(payload []byte, qos byte, ttl time.Duration) {
-	t, ok := ds.sched.Next()
-	if !ok || !t.Before(ds.r.end) {
-		return
-	}
-	ds.r.sched.At(t, func() {
+	ds.r.armPushes(ds.sched, func() {
 		if ds.r.ext != nil {
 			ds.r.publishExternal(ds, payload, qos)
-			ds.armPush(payload, qos, ttl)
 			return
 		}
 		if _, err := ds.r.srv.Publish(ds.name, "devices/"+ds.name, payload, qos, ttl); err == nil {
 			ds.sent++
 		}
-		ds.armPush(payload, qos, ttl)
+	})
+}
+
+// armPushes schedules send at sched's next instant, and again after it:
+// one pending event per schedule.
+func (r *runner) armPushes(sched workload.Schedule, send func()) {
+	t, ok := sched.Next()
+	if !ok || !t.Before(r.end) {
+		return
+	}
+	r.sched.At(t, func() {
+		send()
+		r.armPushes(sched, send)
 	})
 }
 
@@ -1061,11 +1106,15 @@ func (r *runner) buildCapture() error {
 // the end of the strategy's window, "window" anywhere in it (drawn from the
 // client's rng, which it shares so draws stay in one seeded stream), and
 // coalesce aligns wake-ups to a grid of that period from the start.
-func alarmModel(a scenarios.Alarm, rng *rand.Rand, start time.Time) *strategy.AlarmModel {
+//
+// With coalesce, an alarm whose window holds another alarm pending on the
+// device fires with it (the model is then the device's, shared by its
+// apps' clients).
+func alarmModel(a scenarios.Alarm, rng *rand.Rand, start time.Time, coalesce bool) *strategy.AlarmModel {
 	policy := strategy.FireUniform
 	if a.Model == scenarios.AlarmExact {
 		policy = strategy.FireLatest
 	}
-	m, _ := strategy.NewAlarmModel(policy, false, rng) // cannot fail: rng is set
+	m, _ := strategy.NewAlarmModel(policy, coalesce, rng) // cannot fail: rng is set
 	return m.AlignTo(a.Coalesce, start)
 }

@@ -94,7 +94,7 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 // fixedKeepAlive returns the keep-alive interval of a group whose
 // strategy keeps one fixed interval, and what to call it.
 func fixedKeepAlive(g *scenarios.Group) (time.Duration, string) {
-	st, err := strategy.New(g.Strategy.Name, (&runner{}).strategyParams(g), rand.New(rand.NewPCG(1, 1)))
+	st, err := strategy.New(g.Strategy.Name, (&runner{}).strategyParams(g.Strategy), rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		return 0, ""
 	}

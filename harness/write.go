@@ -110,11 +110,19 @@ func (r *Result) writeSummary(w *bufio.Writer) error {
 }
 
 func (r *Result) writeDevices(w *bufio.Writer) error {
-	w.WriteString("device,group,network,strategy,pushes_sent,pushes_delivered,delivery_ratio,latency_p50_s,latency_p99_s,keepalives,reconnects,energy_j,final_interval_s,ontime_ratio\n")
+	w.WriteString("device,group,network,strategy,pushes_sent,pushes_delivered,delivery_ratio,latency_p50_s,latency_p99_s,keepalives,reconnects,energy_j,final_interval_s,ontime_ratio")
+	if r.apps {
+		w.WriteString(",connections,nat_ports_peak,radio_on_s")
+	}
+	w.WriteString("\n")
 	for _, d := range r.Devices {
-		fmt.Fprintf(w, "%s,%s,%s,%s,%d,%d,%s,%s,%s,%d,%d,%s,%s,%s\n", d.Device, d.Group, d.Network, d.Strategy,
+		fmt.Fprintf(w, "%s,%s,%s,%s,%d,%d,%s,%s,%s,%d,%d,%s,%s,%s", d.Device, d.Group, d.Network, d.Strategy,
 			d.PushesSent, d.PushesDelivered, num(d.DeliveryRatio), num(d.LatencyP50S), num(d.LatencyP99S),
 			d.Keepalives, d.Reconnects, num(d.EnergyJ), num(d.FinalIntervalS), num(d.OnTimeRatio))
+		if r.apps {
+			fmt.Fprintf(w, ",%d,%d,%s", d.Connections, d.NATPortsPeak, num(d.RadioOnS))
+		}
+		w.WriteString("\n")
 	}
 	return nil
 }
@@ -147,6 +155,9 @@ func (r *Result) writeEvents(w *bufio.Writer) error {
 		}
 		if e.kind == "interval_changed" {
 			w.WriteString(`,"interval_s":` + num(e.interval))
+		}
+		if e.app != "" {
+			w.WriteString(`,"app":"` + e.app + `"`)
 		}
 		w.WriteString("}\n")
 	}

@@ -45,9 +45,10 @@ type Options struct {
 
 // Figures are the kinds of figure Render draws, by the names scenarios'
 // outputs.plots and Options.Figures use: the trade-off curve, survival
-// heat maps and presence figure of a sweep, and a run's latency CDF, energy breakdown, server
-// view, strategy convergence and device timeline.
-var Figures = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence"}
+// heat maps and presence figure of a sweep, and a run's latency CDF,
+// energy breakdown, server view, strategy convergence, device timeline
+// and, when devices carry apps, the energy of each app's connection.
+var Figures = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence", "apps-energy"}
 
 // wants reports whether opts asks for figures of kind.
 func (o Options) wants(kind string) bool {
@@ -190,6 +191,11 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 			return nil, err
 		}
 		figs = append(figs, f)
+	}
+	if opts.wants("apps-energy") {
+		if f, err := AppsEnergy(sum.Groups); err == nil {
+			figs = append(figs, f)
+		}
 	}
 	if tp := filepath.Join(dir, TimeseriesFile); exists(tp) && (opts.wants("server") || opts.wants("convergence")) {
 		f, err := os.Open(tp)

@@ -100,6 +100,9 @@ type GroupSummary struct {
 	QUICStatelessResets *int `json:"quic_stateless_resets,omitempty"`
 	// PresenceSummary is present for groups that track presence.
 	*PresenceSummary
+	// AppsSummary holds the per-app and per-connection results of a group
+	// whose devices carry apps (absent otherwise; plots/apps.go).
+	AppsSummary
 }
 
 // NATSummary is one NAT layer of one network in summary.json (all

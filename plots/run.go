@@ -130,18 +130,9 @@ func EnergyBreakdown(groups []GroupSummary) (*Figure, error) {
 			}
 			vals[i] = v
 		}
-		b, err := plotter.NewBarChart(vals, width)
+		b, err := causeBar(vals, width, c, ci, below)
 		if err != nil {
 			return nil, fmt.Errorf("plots: energy breakdown: %w", err)
-		}
-		idx, ok := causeColors[c]
-		if !ok {
-			idx = 4 + ci
-		}
-		b.Color = Palette[idx%len(Palette)]
-		b.LineStyle = draw.LineStyle{Color: colBlack, Width: vg.Points(0.5)}
-		if below != nil {
-			b.StackOn(below)
 		}
 		below = b
 		bars = append(bars, b)
@@ -165,6 +156,25 @@ func EnergyBreakdown(groups []GroupSummary) (*Figure, error) {
 	p.Y.Max *= 1.08 // room for the totals
 	p.NominalX(names...)
 	return &Figure{Name: "energy", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: []any{tot}}, nil
+}
+
+// causeBar is the bar chart of cause, the ci-th of its stack, in the
+// cause's colour, stacked on below (nil for the bottom of the stack).
+func causeBar(vals plotter.Values, width vg.Length, cause string, ci int, below *plotter.BarChart) (*plotter.BarChart, error) {
+	b, err := plotter.NewBarChart(vals, width)
+	if err != nil {
+		return nil, err
+	}
+	idx, ok := causeColors[cause]
+	if !ok {
+		idx = 4 + ci
+	}
+	b.Color = Palette[idx%len(Palette)]
+	b.LineStyle = draw.LineStyle{Color: colBlack, Width: vg.Points(0.5)}
+	if below != nil {
+		b.StackOn(below)
+	}
+	return b, nil
 }
 
 // Timeseries metric names (docs/results.md).

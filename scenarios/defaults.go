@@ -102,21 +102,10 @@ func (s *Scenario) applyDefaults() {
 		if w == nil {
 			continue
 		}
-		p := "workload." + name
-		if !has(p + ".qos") {
-			w.QoS = 1
-		}
-		if !has(p + ".ttl") {
-			w.TTL = DefaultWorkloadTTL
-		}
-		if !has(p + ".payload_bytes") {
-			w.PayloadBytes = DefaultPayloadBytes
-		}
-		if w.Bursts != nil && !has(p+".bursts.spread") {
-			w.Bursts.Spread = time.Second
-		}
+		w.applyDefaults(has, "workload."+name)
 	}
 	presenceDefaults(s, has)
+	s.applyAppDefaults()
 
 	for i := range s.Timeline {
 		e := &s.Timeline[i]
@@ -149,6 +138,21 @@ func (s *Scenario) applyDefaults() {
 	}
 	if s.Sweep != nil && !has("sweep.replicates") {
 		s.Sweep.Replicates = 1
+	}
+}
+
+func (w *Workload) applyDefaults(has func(string) bool, p string) {
+	if !has(p + ".qos") {
+		w.QoS = 1
+	}
+	if !has(p + ".ttl") {
+		w.TTL = DefaultWorkloadTTL
+	}
+	if !has(p + ".payload_bytes") {
+		w.PayloadBytes = DefaultPayloadBytes
+	}
+	if w.Bursts != nil && !has(p+".bursts.spread") {
+		w.Bursts.Spread = time.Second
 	}
 }
 

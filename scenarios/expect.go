@@ -124,6 +124,7 @@ var Metrics = []Metric{
 	{"nat_drops_no_mapping", nil, false, "inbound packets dropped for want of a mapping"},
 	{"nat_rsts_sent", nil, false, "RSTs NATs sent on expiry"},
 	{"nat_port_quota_failures", nil, false, "new flows refused for an exhausted port quota"},
+	{"nat_ports_per_subscriber", Stats, true, "each device's most NAT mappings (public ports) held at once at its network's outermost NAT"},
 }
 
 // LookupMetric finds the metric named by a full name such as

@@ -19,6 +19,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(base))
+	f.Add([]byte(appsBase))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("a: &a {b: *a}\n"))
 	f.Add([]byte("<<: {name: x}\n"))

@@ -302,6 +302,10 @@ type Group struct {
 	Outages *Outages `yaml:"outages,omitempty"`
 	// Will is the MQTT Will Message the devices register (presence).
 	Will *Will `yaml:"will,omitempty"`
+	// Apps are the apps on every device of the group, each on the device's
+	// one shared push connection or on its own (see App). Absent: the
+	// device's single connection carries the group's workload.
+	Apps []App `yaml:"apps,omitempty"`
 }
 
 // Schedule is a daily (or other period) timetable of networks. The slot
@@ -553,7 +557,7 @@ const DefaultOnTime = 60 * time.Second
 
 // Plots are the figure names Outputs.Plots accepts: the kinds of figure
 // package plots draws (plots.Figures; a harness test keeps the two equal).
-var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence"}
+var Plots = []string{"tradeoff", "heatmap", "latency-cdf", "energy", "server", "convergence", "timeline", "presence", "apps-energy"}
 
 // Formats are the result formats Outputs.Formats accepts.
 var Formats = []string{"json", "csv", "jsonl"}

@@ -158,9 +158,7 @@ func (v *validator) scenario(s *Scenario) {
 	for i, e := range s.Expect {
 		p := indexPath("expect", i)
 		if e.Group != "" {
-			if _, ok := s.Groups[e.Group]; !ok {
-				v.errorf(p, "no group named %q", e.Group)
-			}
+			v.expectGroup(p, e, s)
 		}
 	}
 	if s.Sweep != nil {
@@ -400,6 +398,7 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 	}
 	v.transport(p, g, s)
 	v.presenceGroup(p, g, s)
+	v.apps(p, g, s)
 }
 
 func (v *validator) schedule(p string, sc *Schedule, s *Scenario) {

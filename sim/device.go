@@ -112,6 +112,10 @@ type Tap struct {
 	At   time.Time
 	Up   bool // true: sent by the device
 	Size int  // IP packet size in bytes
+	// Port is the device's TCP or UDP port of the packet (its source port
+	// when sent, destination port when received), 0 for other protocols:
+	// it tells apart the connections of several apps on one device.
+	Port uint16
 }
 
 // NetworkChange tells a device's application that its network changed.

@@ -590,6 +590,22 @@ func dstAddr(b []byte) uint32 {
 	return binary.BigEndian.Uint32(b[16:20])
 }
 
+// devicePort returns the device-side TCP or UDP port of an IPv4 packet
+// (source port when up), or 0.
+func devicePort(b []byte, up bool) uint16 {
+	if len(b) < 20 || (b[9] != 6 && b[9] != 17) {
+		return 0
+	}
+	off := int(b[0]&0x0f) * 4
+	if !up {
+		off += 2
+	}
+	if off < 20 || len(b) < off+2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(b[off : off+2])
+}
+
 func srcAddr(b []byte) uint32 {
 	if len(b) < 20 {
 		return 0
@@ -610,7 +626,7 @@ func (w *World) deviceOutput(d *Device, p *packet) {
 	}
 	now := int64(w.sched.Elapsed())
 	if d.tap != nil {
-		d.tap(Tap{At: w.sched.Now(), Up: true, Size: len(p.data)})
+		d.tap(Tap{At: w.sched.Now(), Up: true, Size: len(p.data), Port: devicePort(p.data, true)})
 	}
 	if w.capt != nil {
 		w.capt.record(&d.n, p, nat.Outbound)
@@ -750,7 +766,7 @@ func (w *World) deviceStage(p *packet) {
 		return
 	}
 	if d.tap != nil {
-		d.tap(Tap{At: w.sched.Now(), Up: false, Size: len(p.data)})
+		d.tap(Tap{At: w.sched.Now(), Up: false, Size: len(p.data), Port: devicePort(p.data, false)})
 	}
 	if w.capt != nil {
 		w.capt.record(&d.n, p, nat.Inbound)

@@ -87,8 +87,10 @@ type ClientConfig struct {
 	// nil for none.
 	Will *Will
 	// Alarm turns the strategy's alarm windows into fire times: the
-	// device's alarm model (exact, windowed, aligned to a wake-up grid).
-	// Nil fires uniformly in the window, drawing from the client's rng.
+	// device's alarm model (exact, windowed, aligned to a wake-up grid),
+	// which the clients of one device's apps share so their keep-alives
+	// can coalesce. Nil fires uniformly in the window, drawing from the
+	// client's rng.
 	Alarm *strategy.AlarmModel
 }
 
@@ -236,14 +238,14 @@ type Client struct {
 	retry   tcpip.Timer
 	connTO  tcpip.Timer
 	kaTimer tcpip.Timer
+	kaAt    time.Time // when kaTimer fires: its pending alarm on the device
 	ackTO   tcpip.Timer
 
 	connectedAt time.Time
 	lastTraffic time.Time
 	pinging     bool
-	off         bool      // PowerOff: no timers, no reconnects until PowerOn
-	suspended   bool      // Suspend: no timers, input held until Resume
-	kaDue       time.Time // when the armed PINGREQ timer fires
+	off         bool // PowerOff: no timers, no reconnects until PowerOn
+	suspended   bool // Suspend: no timers, input held until Resume
 	pingSent    time.Time
 	pingIdle    time.Duration
 
@@ -508,6 +510,9 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 	was := c.state == cConnected
 	c.cur = nil
 	stop(&c.connTO)
+	if c.kaTimer != nil {
+		c.cfg.Alarm.Cancel(c.kaAt)
+	}
 	stop(&c.kaTimer)
 	stop(&c.ackTO)
 	if was {
@@ -600,14 +605,14 @@ func (c *Client) scheduleKeepAlive() {
 	}
 	a.Earliest = max(a.Earliest, 0)
 	a.Latest = max(a.Latest, a.Earliest)
-	at, _ := c.cfg.Alarm.FireAt(now, a, nil) // the window is valid now
+	at, _ := c.cfg.Alarm.Set(now, a) // the window is valid now
 	c.armKeepAlive(at)
 }
 
-// armKeepAlive arms the PINGREQ timer for at.
+// armKeepAlive arms the PINGREQ timer for at, the device alarm set for it.
 func (c *Client) armKeepAlive(at time.Time) {
 	now := c.clock.Now()
-	c.kaDue = at
+	c.kaAt = at
 	cc := c.cur
 	c.kaTimer = c.clock.AfterFunc(max(at.Sub(now), 0), func() {
 		if c.cur == cc && c.state == cConnected && !c.pinging {

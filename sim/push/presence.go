@@ -124,10 +124,10 @@ func (c *Client) Resume() {
 		// OS timer that missed its instant fires on resume.
 		switch {
 		case c.kaTimer != nil || c.pinging:
-		case c.kaDue.IsZero():
+		case c.kaAt.IsZero():
 			c.scheduleKeepAlive()
 		default:
-			c.armKeepAlive(c.kaDue)
+			c.armKeepAlive(c.kaAt)
 		}
 	default:
 		// An attempt was in progress when the app was suspended: it gets

@@ -3,6 +3,7 @@ package radio
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -161,7 +162,16 @@ type Device struct {
 	k       int8
 	repromo bool
 	cause   Cause
+	// owner is who the energy being charged is for, when SetOwners split
+	// it: the owner of the packet that woke the radio or last restarted a
+	// timer, like cause. byOwner is nil until SetOwners (a pointer keeps
+	// the device small when energy is not split).
+	owner   uint8
+	byOwner *[][numCauses]float64
 }
+
+// MaxOwners is the most owners SetOwners accepts.
+const MaxOwners = 256
 
 const numCauses = 4
 
@@ -219,38 +229,73 @@ func (d *Device) advance(t int64) {
 // accounted over the whole run in Report).
 func (d *Device) charge(pw float64, ns int64) {
 	d.onTime += ns
-	d.energy[d.cause] += (pw - d.p.IdlePowerW) * float64(ns) / 1e9
+	e := (pw - d.p.IdlePowerW) * float64(ns) / 1e9
+	d.energy[d.cause] += e
+	if d.byOwner != nil {
+		(*d.byOwner)[d.owner][d.cause] += e
+	}
+}
+
+// SetOwners splits the device's energy by owner as well as by cause: the
+// packets of several connections (apps) share one radio, so a wake-up
+// and its tail are charged once, to the owner whose packet caused them
+// (the attribution rule of causes). Owners are numbered 0 to n-1; Packet
+// charges owner 0. It resets the split and must be called before the
+// first packet. n must be in [1, MaxOwners].
+func (d *Device) SetOwners(n int) error {
+	if n < 1 || n > MaxOwners {
+		return fmt.Errorf("radio: %d owners, want 1 to %d", n, MaxOwners)
+	}
+	s := make([][numCauses]float64, n)
+	d.byOwner = &s
+	return nil
+}
+
+// PacketFor is Packet for a packet of owner (0 to n-1 of SetOwners; other
+// values count as 0).
+func (d *Device) PacketFor(now time.Time, up bool, size int, cause Cause, owner int) {
+	if d.byOwner == nil || owner < 0 || owner >= len(*d.byOwner) {
+		owner = 0
+	}
+	d.packet(now, up, size, cause, uint8(owner))
 }
 
 // Packet records a packet of size bytes at now. A packet earlier than one
 // already seen is counted at the latest time seen.
 func (d *Device) Packet(now time.Time, up bool, size int, cause Cause) {
+	d.packet(now, up, size, cause, 0)
+}
+
+func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner uint8) {
 	if cause >= numCauses {
 		cause = CauseOther
 	}
 	t := max(now.UnixNano(), d.acc)
 	d.advance(t)
 	if size > 0 {
+		e := float64(size) * d.p.DownJPerByte
 		if up {
-			d.energy[cause] += float64(size) * d.p.UpJPerByte
-		} else {
-			d.energy[cause] += float64(size) * d.p.DownJPerByte
+			e = float64(size) * d.p.UpJPerByte
+		}
+		d.energy[cause] += e
+		if d.byOwner != nil {
+			(*d.byOwner)[owner][cause] += e
 		}
 	}
 	switch {
 	case d.k < 0:
 		d.wakeups++
-		d.k, d.repromo, d.cause = 0, false, cause
+		d.k, d.repromo, d.cause, d.owner = 0, false, cause, owner
 		d.anchor = t + int64(d.p.Promotion.Duration)
 	case t < d.anchor:
 		// Promoting: the packet waits, and the tail timer starts when the
 		// promotion ends, so it extends nothing.
 	case d.k == 0:
-		d.anchor, d.cause = t, cause
+		d.anchor, d.cause, d.owner = t, cause, owner
 	case d.p.Tail[d.k].ServesSmall && d.small(up, size):
-		d.anchor, d.cause = t, cause
+		d.anchor, d.cause, d.owner = t, cause, owner
 	default:
-		d.k, d.repromo, d.cause = 0, true, cause
+		d.k, d.repromo, d.cause, d.owner = 0, true, cause, owner
 		d.anchor = t + int64(d.p.Repromotion.Duration)
 	}
 }
@@ -266,6 +311,10 @@ func (d *Device) small(up bool, size int) bool {
 // tails up to now. It does not change the device.
 func (d *Device) Report(now time.Time) Report {
 	c := *d
+	if d.byOwner != nil {
+		s := slices.Clone(*d.byOwner)
+		c.byOwner = &s
+	}
 	t := max(now.UnixNano(), c.acc)
 	c.advance(t)
 	idleJ := d.p.IdlePowerW * float64(t-c.start) / 1e9
@@ -280,6 +329,19 @@ func (d *Device) Report(now time.Time) Report {
 	r.EnergyJ += idleJ
 	if idleJ != 0 {
 		r.ByCauseJ[CauseOther] += idleJ
+	}
+	var split [][numCauses]float64
+	if c.byOwner != nil {
+		split = *c.byOwner
+	}
+	for _, o := range split {
+		m := make(map[Cause]float64, numCauses)
+		for i, e := range o {
+			if e != 0 {
+				m[Cause(i)] = e
+			}
+		}
+		r.ByOwnerJ = append(r.ByOwnerJ, m)
 	}
 	return r
 }

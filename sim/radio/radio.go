@@ -59,4 +59,8 @@ type Report struct {
 	// ByCauseJ counts it under CauseOther. It is the same for any traffic,
 	// so subtract it to compare strategies.
 	IdleJ float64
+	// ByOwnerJ splits the energy above idle by owner (index) and cause
+	// when the device's owners were set (Device.SetOwners); nil otherwise.
+	// Idle paging belongs to the device, to no owner.
+	ByOwnerJ []map[Cause]float64
 }

@@ -3,6 +3,7 @@ package strategy
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -48,13 +49,16 @@ func ParseFirePolicy(s string) (FirePolicy, error) {
 // wakeup (Android batches alarms with overlapping windows; Apple's early
 // fire exists to coalesce). With AlignTo, it fires on a grid of wake-ups
 // when the grid has a point in its window. One AlarmModel serves one
-// device.
+// device: the push clients of a device's apps share it, and Set remembers
+// the alarms they have pending so that one app's alarm can join another's
+// wake-up.
 type AlarmModel struct {
 	policy   FirePolicy
 	coalesce bool
 	rng      *rand.Rand
 	grid     time.Duration
 	epoch    time.Time
+	pending  []time.Time // fire times of alarms Set and not yet fired or cancelled
 }
 
 // NewAlarmModel returns an alarm model. rng, the device's seeded source,
@@ -118,3 +122,29 @@ func (m *AlarmModel) FireAt(now time.Time, a Alarm, pending []time.Time) (time.T
 	}
 	return lo.Add(time.Duration(m.rng.Int64N(int64(a.Latest-a.Earliest) + 1))), nil
 }
+
+// Set returns when an alarm a, set at now by one of the device's clients,
+// fires (FireAt with the device's pending alarms) and records it as
+// pending until it fires or is cancelled: with coalescing, the alarms of
+// several apps on one device batch into one wake-up, as Android batches
+// inexact alarms; without, each fires on its own.
+func (m *AlarmModel) Set(now time.Time, a Alarm) (time.Time, error) {
+	m.pending = slices.DeleteFunc(m.pending, func(p time.Time) bool { return p.Before(now) })
+	at, err := m.FireAt(now, a, m.pending)
+	if err != nil {
+		return at, err
+	}
+	m.pending = append(m.pending, at)
+	return at, nil
+}
+
+// Cancel forgets one pending alarm that was to fire at at (a client's
+// keep-alive timer stopped before it fired).
+func (m *AlarmModel) Cancel(at time.Time) {
+	if i := slices.IndexFunc(m.pending, at.Equal); i >= 0 {
+		m.pending = slices.Delete(m.pending, i, i+1)
+	}
+}
+
+// Pending returns how many alarms are pending on the device.
+func (m *AlarmModel) Pending() int { return len(m.pending) }
