@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsim/natsim/internal/kerneltest"
 	"github.com/natsim/natsim/nat"
-	"github.com/natsim/natsim/nat/internal/kerneltest"
 )
 
 // The timeouts both worlds run with: the kernel through its per-namespace
