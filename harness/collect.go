@@ -83,7 +83,7 @@ func (ds *devState) clientEvent(ev push.ClientEvent) {
 				ds.detections = append(ds.detections, ev.Time.Sub(ds.deathAt).Seconds())
 			}
 			ds.deathAt = time.Time{}
-			r.emit(event{kind: "conn_down", device: ds.name, reason: connDownReason(ev.Reason)})
+			r.emit(event{kind: "conn_down", device: ds.name, reason: ds.downReason(ev.Reason)})
 		}
 	case push.ClientKeepAliveSent:
 		ds.keepalives++

@@ -151,6 +151,8 @@ type aggregate struct {
 	byCause                map[string]float64
 	intervals              []float64
 	connected              time.Duration
+	quic                   bool // some devices run on QUIC
+	quicCounts             quicCounts
 }
 
 func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
@@ -164,6 +166,7 @@ func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
 	a.reconnects += max(ds.connects-1, 0)
 	a.bytes += ds.bytes
 	a.connected += ds.client.Stats().ConnectedTime
+	a.addQUIC(ds)
 	if ds.radio != nil {
 		rep := ds.radio.Report(now)
 		a.energy += rep.EnergyJ
@@ -359,6 +362,7 @@ func (a *aggregate) summary(name string, hours, days, deadline float64) GroupSum
 	if len(a.intervals) > 0 {
 		gs.FinalIntervalS = &IntervalStats{Mean: mean(a.intervals), P50: quant(a.intervals, 0.5)}
 	}
+	a.quicSummary(&gs)
 	return gs
 }
 
@@ -380,6 +384,7 @@ func (a *aggregate) metrics(m map[string]float64, suffix string, hours float64, 
 	set("reconnects_per_device_hour", float64(a.reconnects)/n/hours)
 	set("energy_j_per_device_day", a.energy/n/(hours/24))
 	set("connected_ratio", a.connected.Seconds()/(n*dur.Seconds()))
+	a.quicMetrics(set)
 	dist := func(name string, xs []float64) {
 		set(name+".mean", mean(xs))
 		set(name+".min", math.NaN())

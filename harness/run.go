@@ -142,6 +142,7 @@ type groupState struct {
 	strategyName string
 	radioPreset  *radio.Preset
 	reconnectsIn []int // per time bucket
+	transport    *groupTransport
 }
 
 type devState struct {
@@ -166,6 +167,7 @@ type devState struct {
 	deathAt         time.Time
 	detections      []float64
 	lastInterval    time.Duration
+	quic            quicCounts
 }
 
 // seed derives independent random streams from the run's seed.
@@ -263,6 +265,9 @@ func (r *runner) buildServer(gnames []string) error {
 	var tls *scenarios.TLSCost
 	for _, gn := range gnames {
 		t := s.Groups[gn].TLS
+		if s.Groups[gn].Transport.Name == scenarios.TransportQUIC {
+			continue // TLS is inside the QUIC handshake
+		}
 		if tls == nil {
 			tls = &t
 		} else if *tls != t {
@@ -586,9 +591,16 @@ func (g *groupState) startNetwork() string {
 }
 
 func (r *runner) buildGroups(gnames []string) error {
+	nquic := 0
 	for _, gn := range gnames {
 		gc := r.sc.Groups[gn]
 		g := &groupState{name: gn, cfg: gc, wl: r.sc.Workload[gn]}
+		if err := r.buildTransport(g, nquic); err != nil {
+			return err
+		}
+		if g.isQUIC() {
+			nquic++
+		}
 		g.network = g.startNetwork()
 		ns, ok := r.nets[g.network]
 		if !ok {
@@ -633,7 +645,7 @@ func (r *runner) buildGroups(gnames []string) error {
 			cc := push.ClientConfig{
 				ClientID:    ds.name,
 				KeepAlive:   gc.PushKeepAlive,
-				TLS:         tlsModel(gc.TLS),
+				TLS:         g.clientTLS(),
 				Backoff:     bo,
 				UserTimeout: gc.TCP.UserTimeout,
 				Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
@@ -641,7 +653,11 @@ func (r *runner) buildGroups(gnames []string) error {
 				BestEffort:  g.wl != nil && g.wl.QoS == 0,
 				Alarm:       alarmModel(gc.Alarm, crng, r.start),
 			}
-			cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, push.DialerTo(d.DialTCP, r.srvAP), cc)
+			dial, err := r.dialer(ds)
+			if err != nil {
+				return fmt.Errorf("groups.%s.transport: %w", gn, err)
+			}
+			cl, err := push.NewClient(r.w.Clock(), crng, ds.strat, dial, cc)
 			if err != nil {
 				return fmt.Errorf("groups.%s: %w", gn, err)
 			}

@@ -90,6 +90,14 @@ type GroupSummary struct {
 	RadioOnSPerDeviceDay       float64            `json:"radio_on_s_per_device_day"`
 	// FinalIntervalS is present for adaptive strategies only.
 	FinalIntervalS *IntervalStats `json:"final_interval_s,omitempty"`
+	// Transport is "quic" for a group on QUIC; absent for TCP.
+	Transport string `json:"transport,omitempty"`
+	// QUICMigrations, QUICIdleCloses and QUICStatelessResets count the
+	// group's QUIC path migrations, idle-timeout closes and stateless
+	// resets received (QUIC groups only; see docs/quic.md).
+	QUICMigrations      *int `json:"quic_migrations,omitempty"`
+	QUICIdleCloses      *int `json:"quic_idle_closes,omitempty"`
+	QUICStatelessResets *int `json:"quic_stateless_resets,omitempty"`
 }
 
 // NATSummary is one NAT layer of one network in summary.json (all

@@ -86,6 +86,7 @@ func (s *Scenario) applyDefaults() {
 		def("tls.client_bytes", func() { g.TLS.ClientBytes = 600 })
 		def("tls.server_bytes", func() { g.TLS.ServerBytes = 4500 })
 		def("backoff.preset", func() { g.Backoff.Preset = BackoffExponential })
+		g.Transport.applyDefaults(has, p+".transport")
 		if g.Backoff.Preset == BackoffExponential {
 			def("backoff.initial", func() { g.Backoff.Initial = time.Second })
 			def("backoff.multiplier", func() { g.Backoff.Multiplier = 2 })

@@ -113,6 +113,7 @@ func build(file string, root *yaml.Node, cat Catalog) (*Scenario, error) {
 	if err := v.errs.err(); err != nil {
 		return nil, err
 	}
+	s.warnings = v.warnings.sortDedup()
 	return s, nil
 }
 

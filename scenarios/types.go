@@ -46,7 +46,8 @@ type Scenario struct {
 	// Sweep, when present, turns the scenario into a grid of runs.
 	Sweep *Sweep `yaml:"sweep,omitempty"`
 
-	src *source // positions and the node tree, for errors and sweeps
+	src      *source   // positions and the node tree, for errors and sweeps
+	warnings ErrorList // doubtful settings (Warnings)
 }
 
 // MaxWallDuration is the longest wall-clock scenario the loader accepts:
@@ -284,6 +285,9 @@ type Group struct {
 	// keepalive_factor times it. Default 0: not announced, the server never
 	// closes idle connections (APNs and FCM behave so towards devices).
 	PushKeepAlive time.Duration `yaml:"push_keepalive"`
+	// Transport is the push connection's transport: {name: tcp} (default)
+	// or {name: quic, ...}; see docs/quic.md.
+	Transport Transport `yaml:"transport"`
 }
 
 // Schedule is a daily (or other period) timetable of networks. The slot

@@ -15,9 +15,10 @@ import (
 
 // validator checks a decoded, defaulted scenario and collects errors.
 type validator struct {
-	src  *source
-	cat  Catalog
-	errs ErrorList
+	src      *source
+	cat      Catalog
+	errs     ErrorList
+	warnings ErrorList
 }
 
 // errorf records an error at the position of path, unless path (or an
@@ -395,6 +396,7 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 	case ka > 65535*time.Second:
 		v.errorf(p+".push_keepalive", "must be at most 18h12m15s (65535 s, MQTT), got %s", FormatDuration(ka))
 	}
+	v.transport(p, g, s)
 }
 
 func (v *validator) schedule(p string, sc *Schedule, s *Scenario) {

@@ -46,6 +46,24 @@ type ReadPauser interface {
 	SetReadPaused(paused bool)
 }
 
+// Pinger is implemented by connections whose transport has its own
+// keep-alive probe, QUIC's PING frame (RFC 9000 §19.2). Ping sends one;
+// acked runs once, on the scheduler goroutine, when the peer acknowledges
+// it. A probe that is never acknowledged is not reported: the transport
+// ends the connection by its own rules (QUIC's idle timeout), as Envoy's
+// QUIC keep-alive does. Push clients keep alive through it when the
+// connection offers it, instead of writing application pings.
+type Pinger interface {
+	Ping(acked func()) error
+}
+
+// PingHandler is implemented by connection handlers that want to know
+// when the peer's transport-level keep-alive (a Pinger's probe) arrives:
+// it carries no application bytes, but proves the peer alive.
+type PingHandler interface {
+	OnPing(c Conn)
+}
+
 // ConnHandler receives a connection's events on the scheduler goroutine.
 type ConnHandler interface {
 	// OnConnected runs once the connection is established (for a dialled

@@ -599,6 +599,22 @@ func (c *Client) sendPing() {
 	if s, ok := c.strat.(strategy.KeepAliveSender); ok {
 		s.KeepAliveSent(now)
 	}
+	if p, ok := c.cur.conn.(sim.Pinger); ok {
+		// The transport keeps alive by itself (a QUIC PING frame): its
+		// acknowledgement is the answer, and a probe never answered ends
+		// the connection by the transport's idle timeout, not AckTimeout.
+		cc := c.cur
+		c.tag(radio.CauseKeepAlive, 0)
+		c.lastTraffic = now
+		if err := p.Ping(func() {
+			if c.cur == cc {
+				c.pingAnswered()
+			}
+		}); err != nil {
+			c.lose(reasonFromErr(err), err, abortConn)
+		}
+		return
+	}
 	if !c.write(radio.CauseKeepAlive, pingreqBytes) {
 		return
 	}

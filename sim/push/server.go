@@ -289,6 +289,15 @@ func (s *Server) Accept() sim.ConnHandler {
 	return sc
 }
 
+// AcceptSecured is AcceptConn for transports that carry their own TLS
+// handshake (QUIC, RFC 9001): the connection skips the TLS emulation and
+// expects CONNECT at once.
+func (s *Server) AcceptSecured(sim.Conn) sim.ConnHandler {
+	sc := s.Accept().(*serverConn)
+	sc.secured = true
+	return sc
+}
+
 // session is a client's persistent state (MQTT 3.1.1 §4.1).
 type session struct {
 	id       string
@@ -646,6 +655,7 @@ type serverConn struct {
 	sess       *session
 	keepAlive  time.Duration // 1.5 x the client's keep-alive; 0: none
 	lastRx     time.Time
+	secured    bool        // the transport did the TLS handshake (AcceptSecured)
 	timer      tcpip.Timer // connect timeout, then keep-alive
 	hb         tcpip.Timer
 	prev, next *serverConn
@@ -666,10 +676,18 @@ func (sc *serverConn) OnConnected(c sim.Conn) {
 	}
 	sc.r = NewReader(s.cfg.MaxPacketSize)
 	sc.state = stateAwaitConnect
-	if s.cfg.TLS.Enabled() {
+	if s.cfg.TLS.Enabled() && !sc.secured {
 		sc.state = stateTLS
 	}
 	sc.timer = s.clock.AfterFunc(s.cfg.ConnectTimeout, sc.onTimer)
+}
+
+// OnPing implements sim.PingHandler: a transport keep-alive (QUIC PING)
+// counts as traffic for the MQTT keep-alive check.
+func (sc *serverConn) OnPing(sim.Conn) {
+	if sc.state == stateConnected {
+		sc.lastRx = sc.s.clock.Now()
+	}
 }
 
 // onTimer enforces the connect timeout and then the keep-alive.
