@@ -199,7 +199,6 @@ func (r *storyRun) play(lab *kerneltest.Lab, serverTLS, clientTLS *tls.Config) e
 		return fmt.Errorf("accept: %w", a.err)
 	}
 	sst := a.stream
-	go r.read(sst, KindServerReceived)
 	go r.read(cst, KindPushDelivered)
 
 	var stepErrs []error
@@ -207,9 +206,6 @@ func (r *storyRun) play(lab *kerneltest.Lab, serverTLS, clientTLS *tls.Config) e
 		time.Sleep(time.Until(r.start.Add(st.At)))
 		msg := fmt.Appendf(nil, "%s-%d\n", st.Action, i)
 		switch st.Action {
-		case ClientSend:
-			r.note(KindClientSent, string(msg[:len(msg)-1]))
-			_, err = cst.Write(msg)
 		case ServerPush:
 			r.note(KindPushSent, string(msg[:len(msg)-1]))
 			_, err = sst.Write(msg)
@@ -237,9 +233,7 @@ func (r *storyRun) play(lab *kerneltest.Lab, serverTLS, clientTLS *tls.Config) e
 func (r *storyRun) read(st *quic.Stream, k Kind) {
 	sc := bufio.NewScanner(st)
 	for sc.Scan() {
-		if line := sc.Text(); line != "subscribe" {
-			r.note(k, line)
-		}
+		r.note(k, sc.Text())
 	}
 }
 

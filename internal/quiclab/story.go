@@ -11,9 +11,6 @@ type Action string
 
 // The actions a story can schedule.
 const (
-	// ClientSend makes the client write one message on its stream, as a
-	// device publishing something would.
-	ClientSend Action = "client-send"
 	// ServerPush makes the server write one push on the client's stream.
 	ServerPush Action = "server-push"
 	// ForgetMapping deletes the client's entries from the NAT box's
@@ -55,10 +52,6 @@ const (
 	KindHandshake Kind = "handshake"
 	// KindPing: the client sent a keep-alive PING (MTU probes excluded).
 	KindPing Kind = "ping"
-	// KindClientSent and KindServerReceived: a client message written and
-	// read by the server.
-	KindClientSent     Kind = "client-sent"
-	KindServerReceived Kind = "server-received"
 	// KindPushSent and KindPushDelivered: a push written by the server and
 	// read by the client.
 	KindPushSent      Kind = "push-sent"

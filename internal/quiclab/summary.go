@@ -48,7 +48,11 @@ func (s Summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pings=%d dropped=%d", s.Pings, s.Dropped)
 	for _, m := range s.Mappings {
-		fmt.Fprintf(&b, "\n  mapping port %d created %.2fs gone %s", m.PublicPort, m.Created.Seconds(), opt(m.Gone))
+		port := ""
+		if m.PublicPort != 0 {
+			port = fmt.Sprintf(" port %d", m.PublicPort)
+		}
+		fmt.Fprintf(&b, "\n  mapping%s created %.2fs gone %s", port, m.Created.Seconds(), opt(m.Gone))
 	}
 	for _, p := range s.Pushes {
 		fmt.Fprintf(&b, "\n  push sent %.2fs delivered %s", p.Sent.Seconds(), opt(p.Delivered))
