@@ -465,8 +465,13 @@ func xyLine(x, y, lo, hi []float64) (line plotter.XYs, band plotter.XYs) {
 	return line, band
 }
 
-// shortParam returns the last element of a parameter path.
+// shortParam returns the last element of a parameter path; a group's
+// transport.name is "transport", so a sweep over it labels its curves
+// transport=tcp and transport=quic.
 func shortParam(p string) string {
+	if strings.HasSuffix(p, ".transport.name") {
+		return "transport"
+	}
 	if i := strings.LastIndexByte(p, '.'); i >= 0 {
 		return p[i+1:]
 	}

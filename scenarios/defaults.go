@@ -82,9 +82,11 @@ func (s *Scenario) applyDefaults() {
 		def("tcp.max_retries", func() { g.TCP.MaxRetries = 15 })
 		def("tcp.syn_retries", func() { g.TCP.SYNRetries = 6 })
 		def("alarm.model", func() { g.Alarm.Model = AlarmWindow })
-		def("tls.round_trips", func() { g.TLS.RoundTrips = 2 })
-		def("tls.client_bytes", func() { g.TLS.ClientBytes = 600 })
-		def("tls.server_bytes", func() { g.TLS.ServerBytes = 4500 })
+		if g.Transport.Name != TransportQUIC { // QUIC has its own handshake
+			def("tls.round_trips", func() { g.TLS.RoundTrips = 2 })
+			def("tls.client_bytes", func() { g.TLS.ClientBytes = 600 })
+			def("tls.server_bytes", func() { g.TLS.ServerBytes = 4500 })
+		}
 		def("backoff.preset", func() { g.Backoff.Preset = BackoffExponential })
 		g.Transport.applyDefaults(has, p+".transport")
 		if g.Backoff.Preset == BackoffExponential {

@@ -114,7 +114,7 @@ func (v *validator) transport(p string, g *Group, s *Scenario) {
 			v.errorf(tp+"."+f.name, "must be in [%s,%s], got %s", FormatDuration(MinQUICIdleTimeout), FormatDuration(MaxQUICIdleTimeout), FormatDuration(f.d))
 		}
 	}
-	if v.src.has(p + ".tls") {
+	if g.TLS != (TLSCost{}) {
 		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls")
 	}
 	v.quicKeepAliveWarning(p, g)

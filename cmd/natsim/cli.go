@@ -132,8 +132,16 @@ func progressWriter(stderr io.Writer) io.Writer {
 	return nil
 }
 
-func load(file string, sets []string) (*scenarios.Scenario, error) {
-	return (&scenarios.Loader{Sets: sets}).LoadFile(file)
+// load loads a scenario and prints its warnings (file:line:col: path:
+// warning: ...) to stderr.
+func load(file string, sets []string, stderr io.Writer) (*scenarios.Scenario, error) {
+	s, err := (&scenarios.Loader{Sets: sets}).LoadFile(file)
+	if err == nil {
+		for _, w := range s.Warnings() {
+			fmt.Fprintln(stderr, w)
+		}
+	}
+	return s, err
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -161,7 +169,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *procs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
 	}
-	s, err := load(pos[0], sets)
+	s, err := load(pos[0], sets, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitError
@@ -232,7 +240,7 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitError
 	}
-	s, err := load(pos[0], sets)
+	s, err := load(pos[0], sets, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitError
@@ -302,7 +310,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for _, f := range pos {
-		s, err := load(f, sets)
+		s, err := load(f, sets, stderr)
 		if err == nil {
 			_, err = scenarios.Expand(s)
 		}

@@ -62,6 +62,10 @@ func (a *app) OnClosed(c sim.Conn, err error) {
 func (a *app) OnPing(sim.Conn) { a.pings++ }
 
 func newBed(t *testing.T, udpInitial, udpStream time.Duration, cli, srv Config) *bed {
+	return newBedPorts(t, udpInitial, udpStream, nat.PortPreserve, cli, srv)
+}
+
+func newBedPorts(t *testing.T, udpInitial, udpStream time.Duration, ports nat.PortAssignment, cli, srv Config) *bed {
 	t.Helper()
 	b := &bed{t: t, w: sim.NewWorld(sim.Config{Seed: 7})}
 	t.Cleanup(b.w.Close)
@@ -73,6 +77,7 @@ func newBed(t *testing.T, udpInitial, udpStream time.Duration, cli, srv Config) 
 	cfg := nat.Preset("linux-conntrack")
 	cfg.PublicAddrs = []netip.Addr{natPublic}
 	cfg.UDP.Initial, cfg.UDP.Established = udpInitial, udpStream
+	cfg.Ports.Assignment = ports
 	b.table, err = nat.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -135,12 +135,9 @@ func (l *Listener) Close() error {
 		return nil
 	}
 	l.closed = true
-	seen := map[*Conn]bool{}
 	for _, k := range sortedKeys(l.conns) {
-		c := l.conns[k]
-		if !seen[c] {
-			seen[c] = true
-			c.finish(sim.ErrClosedLocally, true)
+		if c := l.conns[k]; c != nil {
+			c.finish(sim.ErrClosedLocally, true) // forget drops its other key
 		}
 	}
 	return l.sock.Close()
