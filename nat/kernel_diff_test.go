@@ -3,7 +3,6 @@ package nat_test
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,24 +60,7 @@ var knownKernelDifferences = map[string]string{}
 // nftables or iptables; .ci/kernel-deps.sh installs them. With CI=true a
 // missing requirement fails the test instead of skipping it.
 func TestKernelDifferential(t *testing.T) {
-	inCI := os.Getenv("CI") == "true"
-	missing, useNft := kerneltest.Requirements()
-	if len(missing) > 0 {
-		msg := "kernel differential test needs: " + strings.Join(missing, "; ") +
-			" (install the tools with .ci/kernel-deps.sh; run the test as root)"
-		if inCI {
-			t.Fatal(msg + "; CI=true, so a missing dependency is a failure")
-		}
-		t.Skip(msg)
-	}
-	// NATSIM_KERNEL_MASQ=iptables exercises the fallback on a machine
-	// that has nft too.
-	if os.Getenv("NATSIM_KERNEL_MASQ") == "iptables" {
-		useNft = false
-	}
-	if testing.Short() && !inCI {
-		t.Skip("kernel differential test takes about 40 s; skipped in -short mode")
-	}
+	useNft := kerneltest.Gate(t, "kernel differential test", false, 40*time.Second)
 
 	timing := kerneltest.Timing{
 		TCPEstablished: timeoutOf(t, "nf_conntrack_tcp_timeout_established"),

@@ -1,7 +1,6 @@
 package quiclab
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +20,13 @@ const (
 // conntrack poll (250 ms) after the expiry.
 // captureLag is how much later than the endpoint's own socket the packet
 // capture may stamp a packet (the capture goroutine reads it afterwards).
+// ctSlack bounds the lateness of what conntrack reports: its events pass
+// through the conntrack process and a pipe, and on a loaded machine
+// (make test runs packages side by side) they were seen 0.5 s late; a
+// DESTROY can also wait for the next listing (250 ms).
 const (
 	slack      = 300 * time.Millisecond
-	pollSlack  = 250*time.Millisecond + slack
+	ctSlack    = time.Second
 	captureLag = 50 * time.Millisecond
 )
 
@@ -61,22 +64,7 @@ var labStories = []Story{
 // CI) when this machine cannot.
 func newLab(t *testing.T) *kerneltest.Lab {
 	t.Helper()
-	inCI := os.Getenv("CI") == "true"
-	missing, useNft := kerneltest.HostRequirements()
-	if len(missing) > 0 {
-		msg := "QUIC through Linux NAT needs: " + strings.Join(missing, "; ") +
-			" (install the tools with .ci/kernel-deps.sh; run the test as root)"
-		if inCI {
-			t.Fatal(msg + "; CI=true, so a missing dependency is a failure")
-		}
-		t.Skip(msg)
-	}
-	if os.Getenv("NATSIM_KERNEL_MASQ") == "iptables" {
-		useNft = false
-	}
-	if testing.Short() && !inCI {
-		t.Skip("QUIC through Linux NAT takes about 35 s; skipped in -short mode")
-	}
+	useNft := kerneltest.Gate(t, "QUIC through Linux NAT", true, 35*time.Second)
 	lab, err := kerneltest.New(kerneltest.Options{
 		Nft:   useNft,
 		Tag:   "quic",
@@ -181,7 +169,7 @@ func checkKeepAlive(t *testing.T, r Result) {
 	if a, ok := r.First(KindAssured, 0); !ok {
 		t.Error("the entry never became ASSURED")
 	} else {
-		within(t, "ASSURED", a.At, pings[0].At, pings[0].At+slack)
+		within(t, "ASSURED", a.At, pings[0].At, pings[0].At+ctSlack)
 	}
 	if len(s.Pushes) != 1 || s.Pushes[0].Delivered == 0 {
 		t.Fatalf("pushes %+v, want the one at 30 s delivered", s.Pushes)
@@ -219,7 +207,7 @@ func checkNoKeepAlive(t *testing.T, r Result) {
 	if last.At > 2*time.Second {
 		t.Errorf("last datagram through the mapping at %.3fs, want within the handshake's first 2 s", last.At.Seconds())
 	}
-	within(t, "mapping expiry (DESTROY)", s.Mappings[0].Gone, last.At+udpTimeout, last.At+udpTimeout+pollSlack)
+	within(t, "mapping expiry (DESTROY)", s.Mappings[0].Gone, last.At+udpTimeout, last.At+udpTimeout+ctSlack)
 	if len(s.Pushes) != 1 || s.Pushes[0].Delivered != 0 {
 		t.Fatalf("pushes %+v, want the one at 12 s never delivered", s.Pushes)
 	}
@@ -235,7 +223,7 @@ func checkNoKeepAlive(t *testing.T, r Result) {
 	if e, ok := r.First(KindInboundEntry, push); !ok {
 		t.Error("no conntrack entry for the dropped push")
 	} else {
-		within(t, "entry for the dropped push", e.At, push, push+slack)
+		within(t, "entry for the dropped push", e.At, push, push+ctSlack)
 	}
 	if _, ok := r.First(KindICMP, push); !ok {
 		t.Error("the NAT box sent no ICMP port unreachable for the dropped push")
@@ -268,7 +256,7 @@ func checkForgetThenClient(t *testing.T, r Result) {
 	if !ok {
 		t.Fatal("no PING after the forget")
 	}
-	within(t, "new mapping", s.Mappings[1].Created, ping.At, ping.At+slack)
+	within(t, "new mapping", s.Mappings[1].Created, ping.At, ping.At+ctSlack)
 	if s.Mappings[1].PublicPort != s.Mappings[0].PublicPort {
 		t.Errorf("new mapping on public port %d, want the old one %d (masquerade preserves a free port)", s.Mappings[1].PublicPort, s.Mappings[0].PublicPort)
 	}
@@ -289,7 +277,7 @@ func checkRebinding(t *testing.T, r Result) {
 	if e, ok := r.First(KindInboundEntry, push); !ok {
 		t.Error("no conntrack entry for the dropped push")
 	} else {
-		within(t, "entry for the dropped push", e.At, push, push+slack)
+		within(t, "entry for the dropped push", e.At, push, push+ctSlack)
 	}
 	ping, ok := r.First(KindPing, push)
 	if !ok {
@@ -304,7 +292,7 @@ func checkRebinding(t *testing.T, r Result) {
 		t.Errorf("%d server datagrams dropped, want the push and its retransmissions", s.Dropped)
 	}
 	m := s.Mappings[1]
-	within(t, "new mapping", m.Created, ping.At, ping.At+slack)
+	within(t, "new mapping", m.Created, ping.At, ping.At+ctSlack)
 	if m.PublicPort == s.Mappings[0].PublicPort {
 		t.Errorf("new mapping kept public port %d; want another (the dropped push's entry holds it)", m.PublicPort)
 	}
