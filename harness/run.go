@@ -1026,7 +1026,7 @@ func (r *runner) buildCapture() error {
 		devs = append(devs, ds.dev)
 	}
 	r.pcap = &bytes.Buffer{}
-	return r.w.Capture(r.pcap, sim.CaptureConfig{Devices: devs})
+	return r.w.Capture(r.pcap, sim.CaptureConfig{Devices: devs, Comment: r.captureComment()})
 }
 
 // alarmModel is a device's alarm model from the scenario: "exact" fires at

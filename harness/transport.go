@@ -149,3 +149,19 @@ func (g *groupState) clientTLS() push.TLSModel {
 	}
 	return tlsModel(g.cfg.TLS)
 }
+
+// quicCaptureComment tells a capture's reader what QUIC packets do not
+// model.
+const quicCaptureComment = "natsim QUIC: genuine RFC 9000 long and short headers (version 1, connection IDs, packet numbers); " +
+	"payload and header protection are not modelled: frames are in clear, followed by 16 zero bytes standing in for the AEAD tag. See docs/quic.md."
+
+// captureComment is the capture's section comment: empty unless a group
+// runs on QUIC, so TCP captures are as before.
+func (r *runner) captureComment() string {
+	for _, g := range r.groups {
+		if g.isQUIC() {
+			return quicCaptureComment
+		}
+	}
+	return ""
+}

@@ -17,6 +17,9 @@ type CaptureConfig struct {
 	// interface, the middleboxes on their path, the server side of their
 	// flows). Empty captures everything.
 	Devices []*Device
+	// Comment is written into the section header (shown by Wireshark's
+	// capture file properties), e.g. what the packets do not model.
+	Comment string
 }
 
 // capture writes pcapng with one interface per observation point: a
@@ -33,9 +36,10 @@ type capture struct {
 	// flows maps (observation node, 5-tuple hash) of chosen devices'
 	// outbound packets, so that inbound packets seen before the engine
 	// knows their device can be matched by their reversed tuple.
-	flows map[flowID]bool
-	nifs  int
-	err   error
+	flows   map[flowID]bool
+	nifs    int
+	err     error
+	comment string
 }
 
 type flowID struct {
@@ -50,7 +54,7 @@ func (w *World) Capture(out io.Writer, cfg CaptureConfig) error {
 	if w.capt != nil {
 		return fmt.Errorf("sim: a capture is already running")
 	}
-	c := &capture{w: w, out: out, all: len(cfg.Devices) == 0, flows: make(map[flowID]bool)}
+	c := &capture{w: w, out: out, all: len(cfg.Devices) == 0, flows: make(map[flowID]bool), comment: cfg.Comment}
 	if !c.all {
 		c.devs = make(map[*Device]bool, len(cfg.Devices))
 		for _, d := range cfg.Devices {
@@ -139,7 +143,7 @@ func (c *capture) write(n *node, p *packet) {
 		}
 		if c.ng == nil {
 			ng, err := pcapgo.NewNgWriterInterface(c.out, intf, pcapgo.NgWriterOptions{
-				SectionInfo: pcapgo.NgSectionInfo{Application: "natsim"},
+				SectionInfo: pcapgo.NgSectionInfo{Application: "natsim", Comment: c.comment},
 			})
 			if err != nil {
 				c.err = fmt.Errorf("sim: capture: %w", err)

@@ -43,6 +43,7 @@ type sentPacket struct {
 	stream    span
 	fin       bool
 	hsDone    bool
+	chal      bool // carried PATH_CHALLENGE
 }
 
 type pingWait struct {
@@ -104,6 +105,7 @@ type Conn struct {
 	hsDone      bool // server: HANDSHAKE_DONE to send
 	pathResp    [][8]byte
 	challenge   [8]byte
+	lastChal    [8]byte // client: the last challenge answered
 	sendChal    bool
 	validating  bool
 	oldPeer     netip.AddrPort
@@ -524,7 +526,8 @@ func (c *Conn) handleFrame(lv level, f *frame) error {
 		}
 	case f.typ == frPathChallenge:
 		c.pathResp = append(c.pathResp, f.path)
-		if !c.server && c.hsComplete {
+		if !c.server && c.hsComplete && f.path != c.lastChal {
+			c.lastChal = f.path // a resent challenge is the same migration
 			c.emit(Event{Kind: EventPathMigrated})
 		}
 	case f.typ == frPathResponse:
@@ -737,6 +740,9 @@ func (c *Conn) requeue(lv level, p *sentPacket) {
 	if p.hsDone {
 		c.hsDone = true
 	}
+	if p.chal && c.validating {
+		c.sendChal = true
+	}
 }
 
 // pto is the probe timeout of a space (RFC 9002 §6.2.1).
@@ -836,7 +842,7 @@ func (c *Conn) onLossTimer() {
 	requeued := false
 	for i := range sp.sent {
 		p := &sp.sent[i]
-		if p.eliciting && (p.crypto.hi > p.crypto.lo || p.stream.hi > p.stream.lo || p.fin || p.hsDone) {
+		if p.eliciting && (p.crypto.hi > p.crypto.lo || p.stream.hi > p.stream.lo || p.fin || p.hsDone || p.chal) {
 			c.requeue(probe, p)
 			requeued = true
 			break
@@ -1070,6 +1076,7 @@ func (c *Conn) frames(lv level, t packetType, budget int) ([]byte, sentPacket, b
 		if c.sendChal && len(b)+9 <= budget {
 			b = appendPath(b, frPathChallenge, c.challenge)
 			c.sendChal = false
+			info.chal = true
 			eliciting = true
 		}
 		if c.hsDone && c.server && len(b)+1 <= budget {

@@ -19,7 +19,7 @@ var (
 // bed is a phone behind a Linux-like NAT (UDP timers set by the test)
 // and a QUIC server, with 20 ms one-way access and core links.
 type bed struct {
-	t      *testing.T
+	t      testing.TB
 	w      *sim.World
 	dev    *sim.Device
 	host   *sim.Host
@@ -61,11 +61,11 @@ func (a *app) OnClosed(c sim.Conn, err error) {
 }
 func (a *app) OnPing(sim.Conn) { a.pings++ }
 
-func newBed(t *testing.T, udpInitial, udpStream time.Duration, cli, srv Config) *bed {
+func newBed(t testing.TB, udpInitial, udpStream time.Duration, cli, srv Config) *bed {
 	return newBedPorts(t, udpInitial, udpStream, nat.PortPreserve, cli, srv)
 }
 
-func newBedPorts(t *testing.T, udpInitial, udpStream time.Duration, ports nat.PortAssignment, cli, srv Config) *bed {
+func newBedPorts(t testing.TB, udpInitial, udpStream time.Duration, ports nat.PortAssignment, cli, srv Config) *bed {
 	t.Helper()
 	b := &bed{t: t, w: sim.NewWorld(sim.Config{Seed: 7})}
 	t.Cleanup(b.w.Close)
