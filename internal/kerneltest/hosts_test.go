@@ -1,9 +1,12 @@
 package kerneltest
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 func TestParseFlow(t *testing.T) {
@@ -63,5 +66,32 @@ func TestOptionsTag(t *testing.T) {
 		if err := (Options{Tag: tag}).validate(); (err == nil) != ok {
 			t.Errorf("Options{Tag: %q}.validate() = %v, want ok=%v", tag, err, ok)
 		}
+	}
+}
+
+func TestWritePcapng(t *testing.T) {
+	pkt := BuildUDP(netip.MustParseAddrPort("192.168.1.2:50100"), netip.MustParseAddrPort("203.0.113.2:4430"), []byte("quic"), 1)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	if err := WritePcapng(&buf, []Captured{{Side: Inside, At: at, Pkt: pkt, FromHost: true}, {Side: Outside, At: at.Add(time.Millisecond), Pkt: pkt}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewNgReader(&buf, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ifaces []int
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if !bytes.Equal(data, pkt) {
+			t.Errorf("packet %d differs", len(ifaces))
+		}
+		ifaces = append(ifaces, ci.InterfaceIndex)
+	}
+	if len(ifaces) != 2 || ifaces[0] != 0 || ifaces[1] != 1 {
+		t.Errorf("read packets on interfaces %v, want [0 1]", ifaces)
 	}
 }

@@ -1,12 +1,17 @@
 package quiclab
 
 import (
+	"flag"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/natsim/natsim/internal/kerneltest"
 )
+
+var pcapPath = flag.String("quiclab-pcap", "", "write the lab's packets (both endpoint links) to this pcapng file")
 
 // The NAT box's UDP timers, shortened from Linux's 30 s and 120 s so the
 // stories take seconds.
@@ -92,7 +97,16 @@ func newLab(t *testing.T) *kerneltest.Lab {
 func runLab(t *testing.T) []Result {
 	t.Helper()
 	lab := newLab(t)
-	results, err := Run(lab, labStories)
+	var pcap io.Writer
+	if *pcapPath != "" {
+		f, err := os.Create(*pcapPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		pcap = f
+	}
+	results, err := Run(lab, labStories, pcap)
 	for _, r := range results {
 		t.Logf("story %s (client port %d, server port %d):\n%s%s", r.Story.Name, r.ClientPort, r.ServerPort, r.Timeline(), Summarize(r))
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -41,8 +42,9 @@ const alpn = "mqtt"
 // Run plays the stories at once through lab (built with
 // kerneltest.Options.Hosts) and returns one Result per story. Every
 // story's clock starts at the same instant; Run returns after the last
-// story's End.
-func Run(lab *kerneltest.Lab, stories []Story) ([]Result, error) {
+// story's End. When pcap is not nil, every packet captured on the two
+// endpoint links is written to it as pcapng.
+func Run(lab *kerneltest.Lab, stories []Story, pcap io.Writer) ([]Result, error) {
 	serverTLS, clientTLS, err := selfSigned()
 	if err != nil {
 		return nil, err
@@ -93,6 +95,9 @@ func Run(lab *kerneltest.Lab, stories []Story) ([]Result, error) {
 	flows := watch.Stop()
 	captured := lab.Collect(100 * time.Millisecond)
 	errs := []error{pollErr}
+	if pcap != nil {
+		errs = append(errs, kerneltest.WritePcapng(pcap, captured))
+	}
 	out := make([]Result, len(runs))
 	for i, r := range runs {
 		if r.err != nil {
