@@ -61,13 +61,14 @@ func tool(command string) string {
 	return command
 }
 
-// Gate decides whether a kernel lab test runs here. It skips t with a
-// message naming what is missing (root, ip, ethtool, nft or iptables,
-// and with hosts the conntrack tool) or, under CI=true, fails it, so a
-// CI machine without the tools cannot pass silently; outside CI it also
-// skips in -short mode, since the test takes about takes. It returns
-// whether to install masquerade with nftables: NATSIM_KERNEL_MASQ=iptables
-// exercises the iptables fallback on a machine that has nft too.
+// Gate decides whether the kernel lab test name runs here. It skips t
+// with a message naming what is missing (root, ip, ethtool, nft or
+// iptables, and with hosts the conntrack tool) or, under CI=true, fails
+// it, so a CI machine without the tools cannot pass silently. Outside CI
+// it also skips in -short mode, saying the test takes about takes. It
+// returns whether to install masquerade with nftables:
+// NATSIM_KERNEL_MASQ=iptables exercises the iptables fallback on a
+// machine that has nft too.
 func Gate(t testing.TB, name string, hosts bool, takes time.Duration) (useNft bool) {
 	t.Helper()
 	inCI := os.Getenv("CI") == "true"
