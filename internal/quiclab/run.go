@@ -2,6 +2,7 @@ package quiclab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -109,9 +110,9 @@ func Run(lab *kerneltest.Lab, stories []Story, pcap io.Writer) ([]Result, error)
 		r.addPackets(captured)
 		ev := slices.DeleteFunc(slices.Clone(r.events), func(e Event) bool { return e.At > r.story.End })
 		r.mu.Unlock()
-		slices.SortStableFunc(ev, func(a, b Event) int { return int(a.At - b.At) })
+		slices.SortStableFunc(ev, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
 		dg := slices.DeleteFunc(slices.Clone(r.datagrams), func(d Datagram) bool { return d.At > r.story.End })
-		slices.SortStableFunc(dg, func(a, b Datagram) int { return int(a.At - b.At) })
+		slices.SortStableFunc(dg, func(a, b Datagram) int { return cmp.Compare(a.At, b.At) })
 		out[i] = Result{Story: r.story, ClientPort: r.clientPort, ServerPort: r.serverPort, Events: ev, Datagrams: dg}
 	}
 	return out, errors.Join(errs...)
