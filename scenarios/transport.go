@@ -61,6 +61,10 @@ func (t *Transport) Effective() time.Duration {
 	return min(t.IdleTimeout, t.ServerIdleTimeout)
 }
 
+// tcpKeepAliveStrategy is the strategy that keeps alive with TCP
+// keep-alive only (sim/strategy.NewTCPOnly).
+const tcpKeepAliveStrategy = "tcp-keepalive"
+
 // quicFields are the transport fields only QUIC takes.
 var quicFields = []string{"idle_timeout", "server_idle_timeout", "zero_rtt", "migration"}
 
@@ -113,6 +117,9 @@ func (v *validator) transport(p string, g *Group, s *Scenario) {
 		if f.d < MinQUICIdleTimeout || f.d > MaxQUICIdleTimeout {
 			v.errorf(tp+"."+f.name, "must be in [%s,%s], got %s", FormatDuration(MinQUICIdleTimeout), FormatDuration(MaxQUICIdleTimeout), FormatDuration(f.d))
 		}
+	}
+	if g.Strategy.Name == tcpKeepAliveStrategy {
+		v.errorf(p+".strategy.name", "%s keeps alive with TCP keep-alive, which a quic group does not have; use an application strategy (its interval is the PING interval)", tcpKeepAliveStrategy)
 	}
 	if g.TLS != (TLSCost{}) {
 		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls")

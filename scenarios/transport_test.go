@@ -64,6 +64,14 @@ func TestTransportErrors(t *testing.T) {
 	}
 }
 
+func TestTransportQUICNeedsAnApplicationStrategy(t *testing.T) {
+	src := strings.Replace(transportBase, "{name: fixed, interval: %s}", "{name: tcp-keepalive}", 1) + "    transport: {name: quic}\n"
+	_, err := Load("t.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:9:22: groups.g.strategy.name: tcp-keepalive keeps alive with TCP keep-alive") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestTransportKeepAliveWarning(t *testing.T) {
 	s, err := loadTransport(t, "40s", "    transport: {name: quic, idle_timeout: 60s, server_idle_timeout: 40s}\n")
 	if err != nil {

@@ -792,11 +792,16 @@ func (c *Conn) setLossTimer() {
 		}
 		return
 	}
+	c.arm(&c.lossTimer, at, c.onLossTimer)
+}
+
+// arm sets *t to fire f at at, creating the timer the first time.
+func (c *Conn) arm(t *tcpip.Timer, at time.Time, f func()) {
 	d := max(at.Sub(c.clock.Now()), 0)
-	if c.lossTimer == nil {
-		c.lossTimer = c.clock.AfterFunc(d, c.onLossTimer)
+	if *t == nil {
+		*t = c.clock.AfterFunc(d, f)
 	} else {
-		c.lossTimer.Reset(d)
+		(*t).Reset(d)
 	}
 }
 
@@ -860,12 +865,7 @@ func (c *Conn) armAck(at time.Time) {
 		return
 	}
 	c.ackAt = at
-	d := max(at.Sub(c.clock.Now()), 0)
-	if c.ackTimer == nil {
-		c.ackTimer = c.clock.AfterFunc(d, c.onAckTimer)
-	} else {
-		c.ackTimer.Reset(d)
-	}
+	c.arm(&c.ackTimer, at, c.onAckTimer)
 }
 
 func (c *Conn) onAckTimer() {

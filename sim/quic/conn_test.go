@@ -191,12 +191,7 @@ func TestIdleTimeoutIsTheMinimumOfBothSides(t *testing.T) {
 	if c.Stats().IdleTimeout != 20*time.Second {
 		t.Fatalf("effective idle timeout %v", c.Stats().IdleTimeout)
 	}
-	if len(cl.closed) != 1 || !errors.Is(cl.closed[0], sim.ErrTimedOut) {
-		t.Fatalf("client closed %v", cl.closed)
-	}
-	if got := b.since(cl.closedAt[0]); got < 20*time.Second || got > 21*time.Second {
-		t.Errorf("client idle close at %v", got)
-	}
+	b.closedOnce(cl, sim.ErrTimedOut, 20*time.Second, 21*time.Second)
 	if b.count(EventIdleTimeout, false) != 1 || b.count(EventIdleTimeout, true) != 1 {
 		t.Errorf("events %v", b.events)
 	}
@@ -225,5 +220,17 @@ func TestPingsKeepTheConnectionThroughTheNAT(t *testing.T) {
 	b.runTo(2*time.Minute + time.Second)
 	if string(cl.data) != "push" {
 		t.Errorf("client got %q", cl.data)
+	}
+}
+
+// closedOnce checks that a closed exactly once, with want, between lo and
+// hi after the start.
+func (b *bed) closedOnce(a *app, want error, lo, hi time.Duration) {
+	b.t.Helper()
+	if len(a.closed) != 1 || !errors.Is(a.closed[0], want) {
+		b.t.Fatalf("closed %v, want once with %v", a.closed, want)
+	}
+	if at := b.since(a.closedAt[0]); at < lo || at > hi {
+		b.t.Errorf("closed at %v, want in [%v, %v]", at, lo, hi)
 	}
 }
