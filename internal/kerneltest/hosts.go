@@ -197,10 +197,16 @@ type FlowWatch struct {
 	done   chan struct{}
 }
 
-// WatchFlows starts recording conntrack events in the NAT box. A DESTROY
-// event comes when the kernel's garbage collector reaps an expired
-// entry, which can be seconds after it stopped translating; NEW events
-// are immediate.
+// watchMarker is the entry WatchFlows inserts to learn that conntrack
+// is listening (TEST-NET-2 addresses, which no lab traffic uses).
+var watchMarker = netip.MustParseAddr("198.51.100.1")
+
+// WatchFlows starts recording conntrack events in the NAT box and
+// returns once the watcher is listening: it inserts a marker entry and
+// waits for its NEW event (the marker's events are not recorded). A
+// DESTROY event comes when the kernel reaps an expired entry, which can
+// be seconds after it stopped translating (listing the table reaps
+// expired entries at once); NEW events are immediate.
 func (l *Lab) WatchFlows() (*FlowWatch, error) {
 	cmd := exec.Command(tool("ip"), "netns", "exec", l.nat, tool("conntrack"), "-E", "-p", "udp")
 	out, err := cmd.StdoutPipe()
@@ -211,6 +217,8 @@ func (l *Lab) WatchFlows() (*FlowWatch, error) {
 		return nil, fmt.Errorf("kerneltest: conntrack -E in %s: %w", l.nat, err)
 	}
 	w := &FlowWatch{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	var once sync.Once
 	go func() {
 		defer close(w.done)
 		sc := bufio.NewScanner(out)
@@ -223,15 +231,37 @@ func (l *Lab) WatchFlows() (*FlowWatch, error) {
 			if !ok {
 				continue
 			}
+			if f.OrigSrc.Addr() == watchMarker {
+				if kind == "[NEW]" {
+					once.Do(func() { close(ready) })
+				}
+				continue
+			}
 			w.mu.Lock()
 			w.events = append(w.events, FlowEvent{At: time.Now(), Kind: strings.Trim(kind, "[]"), Flow: f})
 			w.mu.Unlock()
 		}
 	}()
-	// conntrack subscribes before it prints anything; give it a moment
-	// so the first packets' NEW events are not missed.
-	time.Sleep(100 * time.Millisecond)
-	return w, nil
+	marker := []string{"-p", "udp", "-s", watchMarker.String(), "-d", "198.51.100.2", "--sport", "9", "--dport", "9"}
+	deadline := time.After(5 * time.Second)
+	for {
+		// Insert (again, after deleting) until the watcher reports it:
+		// an event raised before conntrack subscribed is lost.
+		_ = nsRun(l.nat, append([]string{"conntrack", "-D"}, marker...)...)
+		if err := nsRun(l.nat, append(append([]string{"conntrack", "-I"}, marker...), "--timeout", "30")...); err != nil {
+			w.Stop()
+			return nil, fmt.Errorf("kerneltest: inserting the watch marker: %w", err)
+		}
+		select {
+		case <-ready:
+			_ = nsRun(l.nat, append([]string{"conntrack", "-D"}, marker...)...)
+			return w, nil
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			w.Stop()
+			return nil, fmt.Errorf("kerneltest: conntrack -E in %s reported nothing within 5 s", l.nat)
+		}
+	}
 }
 
 // Stop ends the watcher and returns every event it recorded.

@@ -2,10 +2,13 @@ package quiclab
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/natsim/natsim/harness"
 	"github.com/natsim/natsim/scenarios"
 )
@@ -81,10 +85,11 @@ func simScenario(s Story, offset time.Duration) string {
 	return b.String()
 }
 
-// simRun is one natsim run's events and NAT drop count.
+// simRun is one natsim run's events and the phone's datagrams (from its
+// capture).
 type simRun struct {
-	events []simEvent
-	drops  int
+	events    []simEvent
+	datagrams []Datagram
 }
 
 type simEvent struct {
@@ -100,7 +105,7 @@ func runSim(t *testing.T, yaml string) simRun {
 	if err != nil {
 		t.Fatalf("scenario:\n%s\n%v", yaml, err)
 	}
-	res, err := harness.Run(context.Background(), sc, harness.Options{})
+	res, err := harness.Run(context.Background(), sc, harness.Options{Pcap: true})
 	if err != nil {
 		t.Fatalf("natsim run: %v", err)
 	}
@@ -122,10 +127,72 @@ func runSim(t *testing.T, yaml string) simRun {
 		}
 		out.events = append(out.events, e)
 	}
-	for _, n := range res.Summary.NATs {
-		out.drops += int(n.DropsNoMapping)
+	pcap, err := os.ReadFile(filepath.Join(dir, harness.PcapFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.datagrams, err = simDatagrams(pcap); err != nil {
+		t.Fatalf("%s: %v", harness.PcapFile, err)
 	}
 	return out
+}
+
+// simDatagrams reads natsim's capture of the phone: the datagrams the
+// phone ("phone/0") and the server ("server") sent, whether each reached
+// the other end (the same UDP payload seen there within 50 ms: natsim's
+// links here have no delay), and the client's public port as the server
+// saw it. Times count from the first packet, the phone's first Initial.
+func simDatagrams(pcap []byte) ([]Datagram, error) {
+	r, err := pcapgo.NewNgReader(bytes.NewReader(pcap), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		return nil, err
+	}
+	type seen struct {
+		at   time.Time
+		intf string
+		d    datagram
+	}
+	var pkts []seen
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		in, err := r.Interface(ci.InterfaceIndex)
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := parseUDP(data); ok {
+			pkts = append(pkts, seen{ci.Timestamp, in.Name, d})
+		}
+	}
+	if len(pkts) == 0 {
+		return nil, errors.New("no UDP packets captured")
+	}
+	t0 := pkts[0].at
+	arrival := func(p seen, intf string) (seen, bool) {
+		for _, q := range pkts {
+			if q.intf == intf && !q.at.Before(p.at) && q.at.Sub(p.at) <= 50*time.Millisecond && bytes.Equal(q.d.payload, p.d.payload) {
+				return q, true
+			}
+		}
+		return seen{}, false
+	}
+	var out []Datagram
+	for _, p := range pkts {
+		switch {
+		case p.intf == "phone/0" && p.d.dst.Addr() == harness.ServerAddr:
+			q, ok := arrival(p, "server")
+			out = append(out, Datagram{At: p.at.Sub(t0), Size: len(p.d.payload), PublicPort: q.d.src.Port(), Passed: ok})
+		case p.intf == "server" && p.d.src.Addr() == harness.ServerAddr:
+			_, ok := arrival(p, "phone/0")
+			out = append(out, Datagram{At: p.at.Sub(t0), FromServer: true, Size: len(p.d.payload), PublicPort: p.d.dst.Port(), Passed: ok})
+		}
+	}
+	return out, nil
 }
 
 // simulate runs story s in natsim, aligned on the phone's dial, and
@@ -156,7 +223,8 @@ func summarizeSim(run simRun, offset time.Duration) Summary {
 	at := func(e simEvent) time.Duration {
 		return time.Duration(e.T*float64(time.Second)) - offset
 	}
-	s := Summary{Dropped: run.drops}
+	var s Summary
+	s.AddDatagrams(run.datagrams)
 	sent := map[uint64]int{}
 	for _, e := range run.events {
 		switch e.Kind {
@@ -190,9 +258,8 @@ func summarizeSim(run simRun, offset time.Duration) Summary {
 // the first idle close of the client if there is one (natsim's client
 // then reconnects, quic-go's does not), else the story's end. Server-side
 // closes are not compared: natsim's server connection is taken over by
-// the reconnection before its idle timeout. Public ports are not
-// compared either (natsim's events do not carry them); a migration is
-// what a new public port leads to.
+// the reconnection before its idle timeout. Public port numbers are not
+// compared (each world picks its own), only when a new one appears.
 func agree(kernel, sim Summary, end time.Duration) []string {
 	var diffs []string
 	near := func(what string, k, s time.Duration) {
@@ -239,8 +306,21 @@ func agree(kernel, sim Summary, end time.Duration) []string {
 			both(fmt.Sprintf("push %d delivered", i+1), upTo(kernel.Pushes[i].Delivered), upTo(sim.Pushes[i].Delivered))
 		}
 	}
-	if (kernel.Dropped > 0) != (sim.Dropped > 0) {
-		diffs = append(diffs, fmt.Sprintf("server datagrams dropped: kernel %d, natsim %d", kernel.Dropped, sim.Dropped))
+	// Which server datagrams pass: none from the first drop until the
+	// first that passes again (the count differs: quic-go sends two
+	// datagrams per probe).
+	both("server datagrams dropped from", upTo(kernel.DropsFrom), upTo(sim.DropsFrom))
+	both("server datagrams pass again at", upTo(kernel.DropsUntil), upTo(sim.DropsUntil))
+	// Port numbers differ between the worlds (each picks its own); what
+	// must agree is when the server sees the client from a new one.
+	kp := slices.DeleteFunc(slices.Clone(kernel.PublicPorts), func(p PublicPort) bool { return p.At > horizon })
+	sp := slices.DeleteFunc(slices.Clone(sim.PublicPorts), func(p PublicPort) bool { return p.At > horizon })
+	if len(kp) != len(sp) {
+		diffs = append(diffs, fmt.Sprintf("public ports the server saw before %.2fs: kernel %v, natsim %v", horizon.Seconds(), kp, sp))
+	} else {
+		for i := range kp {
+			near(fmt.Sprintf("public port %d first seen", i+1), kp[i].At, sp[i].At)
+		}
 	}
 	km2 := slices.DeleteFunc(slices.Clone(kernel.Migrations), func(d time.Duration) bool { return d > horizon })
 	sm2 := slices.DeleteFunc(slices.Clone(sim.Migrations), func(d time.Duration) bool { return d > horizon })
@@ -272,7 +352,13 @@ type goldenStory struct {
 		SentS      float64 `json:"sent_s"`
 		DeliveredS float64 `json:"delivered_s"`
 	} `json:"pushes"`
-	Dropped       int       `json:"server_datagrams_dropped"`
+	Dropped     int     `json:"server_datagrams_dropped"`
+	DropsFromS  float64 `json:"drops_from_s"`
+	DropsUntilS float64 `json:"drops_until_s"`
+	PublicPorts []struct {
+		Port   uint16  `json:"port"`
+		FirstS float64 `json:"first_seen_s"`
+	} `json:"public_ports"`
 	MigrationsS   []float64 `json:"migrations_s"`
 	ClientClosedS float64   `json:"client_idle_close_s"`
 	ServerClosedS float64   `json:"server_idle_close_s"`
@@ -283,7 +369,14 @@ func secs(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
 func dur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func toGolden(s Summary) goldenStory {
-	g := goldenStory{Pings: s.Pings, Dropped: s.Dropped, ClientClosedS: secs(s.ClientClosed), ServerClosedS: secs(s.ServerClosed)}
+	g := goldenStory{Pings: s.Pings, Dropped: s.Dropped, DropsFromS: secs(s.DropsFrom), DropsUntilS: secs(s.DropsUntil),
+		ClientClosedS: secs(s.ClientClosed), ServerClosedS: secs(s.ServerClosed)}
+	for _, p := range s.PublicPorts {
+		g.PublicPorts = append(g.PublicPorts, struct {
+			Port   uint16  `json:"port"`
+			FirstS float64 `json:"first_seen_s"`
+		}{p.Port, secs(p.At)})
+	}
 	g.Mappings = make([]struct {
 		CreatedS   float64 `json:"created_s"`
 		GoneS      float64 `json:"gone_s"`
@@ -307,7 +400,11 @@ func toGolden(s Summary) goldenStory {
 }
 
 func (g goldenStory) summary() Summary {
-	s := Summary{Pings: g.Pings, Dropped: g.Dropped, ClientClosed: dur(g.ClientClosedS), ServerClosed: dur(g.ServerClosedS)}
+	s := Summary{Pings: g.Pings, Dropped: g.Dropped, DropsFrom: dur(g.DropsFromS), DropsUntil: dur(g.DropsUntilS),
+		ClientClosed: dur(g.ClientClosedS), ServerClosed: dur(g.ServerClosedS)}
+	for _, p := range g.PublicPorts {
+		s.PublicPorts = append(s.PublicPorts, PublicPort{Port: p.Port, At: dur(p.FirstS)})
+	}
 	for _, m := range g.Mappings {
 		s.Mappings = append(s.Mappings, Mapping{Created: dur(m.CreatedS), Gone: dur(m.GoneS), PublicPort: m.PublicPort})
 	}

@@ -138,7 +138,7 @@ func (r *storyRun) note(k Kind, detail string) {
 
 func (r *storyRun) tracer(client bool) func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
 	return func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
-		return &trace{client: client, start: r.start, mu: &r.mu, events: &r.events}
+		return &trace{client: client, keepAlive: r.story.KeepAlive, start: r.start, mu: &r.mu, events: &r.events}
 	}
 }
 

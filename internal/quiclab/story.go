@@ -50,7 +50,9 @@ type Kind string
 const (
 	// KindHandshake: the client's handshake completed.
 	KindHandshake Kind = "handshake"
-	// KindPing: the client sent a keep-alive PING (MTU probes excluded).
+	// KindPing: the client sent a keep-alive PING (not an MTU probe, nor a
+	// loss-recovery probe: it came KeepAlive after the last packet
+	// received).
 	KindPing Kind = "ping"
 	// KindPushSent and KindPushDelivered: a push written by the server and
 	// read by the client.

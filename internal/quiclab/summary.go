@@ -2,6 +2,7 @@ package quiclab
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,12 @@ type Summary struct {
 	Pushes []Push
 	// Dropped is how many server datagrams the NAT box dropped.
 	Dropped int
+	// DropsFrom is when the first server datagram was dropped; DropsUntil
+	// when a server datagram next passed (0: none did before End).
+	DropsFrom, DropsUntil time.Duration
+	// PublicPorts are the client's public ports as the server saw them,
+	// in the order they first appeared.
+	PublicPorts []PublicPort
 	// Migrations are the times the server moved the connection to a new
 	// client address.
 	Migrations []time.Duration
@@ -36,6 +43,13 @@ type Mapping struct {
 	PublicPort uint16
 }
 
+// PublicPort is a public port of the client and when the server first
+// saw it.
+type PublicPort struct {
+	Port uint16
+	At   time.Duration
+}
+
 // Push is one server push.
 type Push struct {
 	// Sent is when the server wrote it; Delivered when the client read it
@@ -46,7 +60,10 @@ type Push struct {
 // String renders the summary on a few lines.
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pings=%d dropped=%d", s.Pings, s.Dropped)
+	fmt.Fprintf(&b, "pings=%d; %d server datagrams dropped from %s until %s", s.Pings, s.Dropped, opt(s.DropsFrom), opt(s.DropsUntil))
+	for _, p := range s.PublicPorts {
+		fmt.Fprintf(&b, "\n  server sees public port %d from %.2fs", p.Port, p.At.Seconds())
+	}
 	for _, m := range s.Mappings {
 		port := ""
 		if m.PublicPort != 0 {
@@ -74,6 +91,7 @@ func opt(d time.Duration) string {
 // Summarize condenses a kernel-lab timeline.
 func Summarize(r Result) Summary {
 	var s Summary
+	s.AddDatagrams(r.Datagrams)
 	for _, e := range r.Events {
 		switch e.Kind {
 		case KindPing:
@@ -93,8 +111,6 @@ func Summarize(r Result) Summary {
 					break
 				}
 			}
-		case KindDropped:
-			s.Dropped++
 		case KindMigrated:
 			s.Migrations = append(s.Migrations, e.At)
 		case KindClosed:
@@ -109,6 +125,24 @@ func Summarize(r Result) Summary {
 		}
 	}
 	return s
+}
+
+// AddDatagrams fills the fields that come from the datagrams (in time
+// order): Dropped, DropsFrom, DropsUntil and PublicPorts.
+func (s *Summary) AddDatagrams(dgs []Datagram) {
+	for _, d := range dgs {
+		switch {
+		case !d.FromServer && d.Passed && !slices.ContainsFunc(s.PublicPorts, func(p PublicPort) bool { return p.Port == d.PublicPort }):
+			s.PublicPorts = append(s.PublicPorts, PublicPort{Port: d.PublicPort, At: d.At})
+		case d.FromServer && !d.Passed:
+			s.Dropped++
+			if s.DropsFrom == 0 {
+				s.DropsFrom = d.At
+			}
+		case d.FromServer && d.Passed && s.DropsFrom != 0 && s.DropsUntil == 0:
+			s.DropsUntil = d.At
+		}
+	}
 }
 
 // portOf reads the port from a "public port N" detail.

@@ -12,9 +12,14 @@ import (
 // endpoint of a story and turns the ones the timeline needs into Events.
 type trace struct {
 	client bool
-	start  time.Time
-	mu     *sync.Mutex
-	events *[]Event
+	// keepAlive is the client's KeepAlivePeriod: a PING sent after that
+	// long without receiving anything is a keep-alive, any other PING a
+	// loss-recovery probe.
+	keepAlive time.Duration
+	start     time.Time
+	mu        *sync.Mutex
+	events    *[]Event
+	received  time.Duration // when the last packet arrived
 }
 
 var _ qlogwriter.Trace = (*trace)(nil)
@@ -30,6 +35,10 @@ func (t *trace) RecordEvent(ev qlogwriter.Event) {
 	at := time.Since(t.start)
 	var out []Event
 	switch e := ev.(type) {
+	case qlog.PacketReceived:
+		t.mu.Lock()
+		t.received = at
+		t.mu.Unlock()
 	case qlog.PacketSent:
 		ping, challenge, response := false, false, false
 		for _, f := range e.Frames {
@@ -42,7 +51,13 @@ func (t *trace) RecordEvent(ev qlogwriter.Event) {
 				response = true
 			}
 		}
-		if t.client && ping && !e.IsMTUProbePacket {
+		t.mu.Lock()
+		quiet := at - t.received
+		t.mu.Unlock()
+		// quic-go's keep-alive comes KeepAlivePeriod (or 1.5 PTO, which is
+		// shorter here) after the last packet received; allow for timer
+		// and scheduling jitter.
+		if t.client && ping && !e.IsMTUProbePacket && t.keepAlive > 0 && quiet >= t.keepAlive-100*time.Millisecond {
 			out = append(out, Event{At: at, Kind: KindPing})
 		}
 		if challenge {
