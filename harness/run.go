@@ -966,6 +966,11 @@ func (r *runner) buildTimeline() error {
 					r.curAdding = nil
 				}
 			})
+		case scenarios.EventQUICServerRestart:
+			if g == nil || !g.isQUIC() {
+				return fmt.Errorf("%s: quic-server-restart needs a quic group", where)
+			}
+			r.sched.At(at, func() { r.restartQUIC(g) })
 		default:
 			return fmt.Errorf("%s: unknown event type %q", where, e.Type)
 		}

@@ -19,6 +19,9 @@ type groupTransport struct {
 	cfg scenarios.Transport
 	ln  *quic.Listener
 	ap  netip.AddrPort // the QUIC listener's address
+	// srvCfg and listen reopen the listener after a quic-server-restart.
+	srvCfg quic.Config
+	listen quic.ListenFunc
 }
 
 // quicCounts are a device's QUIC events, for summary.json.
@@ -48,13 +51,37 @@ func (r *runner) buildTransport(g *groupState, quicIndex int) error {
 		DisableMigration: t.Migration != nil && !*t.Migration,
 		Rand:             r.rng("quic-server", g.name),
 	}
-	ln, err := quic.Listen(r.w.Clock(), host.ListenUDP, uint16(port), cfg, r.srv.AcceptSecured)
+	// The reset key is explicit so that a restarted listener keeps it.
+	cfg.StatelessResetKey = make([]byte, 16)
+	for i := range cfg.StatelessResetKey {
+		cfg.StatelessResetKey[i] = byte(cfg.Rand.Uint32())
+	}
+	g.transport.srvCfg = cfg
+	g.transport.listen = host.ListenUDP
+	g.transport.ap = netip.AddrPortFrom(ServerAddr, uint16(port))
+	return r.listenQUIC(g)
+}
+
+func (r *runner) listenQUIC(g *groupState) error {
+	gt := g.transport
+	ln, err := quic.Listen(r.w.Clock(), gt.listen, gt.ap.Port(), gt.srvCfg, r.srv.AcceptSecured)
 	if err != nil {
 		return fmt.Errorf("groups.%s.transport: %w", g.name, err)
 	}
-	g.transport.ln = ln
-	g.transport.ap = netip.AddrPortFrom(ServerAddr, uint16(port))
+	gt.ln = ln
 	return nil
+}
+
+// restartQUIC is the quic-server-restart event: the group's listener
+// forgets every connection without a word to the devices and starts again
+// with the same stateless reset key, so each device learns of it from a
+// stateless reset to its next packet. The push sessions survive (the
+// session store outlives the QUIC front end).
+func (r *runner) restartQUIC(g *groupState) {
+	g.transport.ln.Close()
+	if err := r.listenQUIC(g); err != nil {
+		r.errs = append(r.errs, err)
+	}
 }
 
 // dialer returns the push client's dialer for device ds.

@@ -86,3 +86,13 @@ func TestTransportKeepAliveWarning(t *testing.T) {
 		t.Fatalf("39s: %v %v", err, s.Warnings())
 	}
 }
+
+func TestQUICServerRestartNeedsAQUICGroup(t *testing.T) {
+	_, err := loadTransport(t, "25s", "timeline:\n  - {at: 1m, type: quic-server-restart, group: g}\n")
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:11:48: timeline[0].group: group "g" runs on tcp; quic-server-restart needs a quic group`) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := loadTransport(t, "25s", "    transport: {name: quic}\ntimeline:\n  - {at: 1m, type: quic-server-restart, group: g}\n"); err != nil {
+		t.Fatal(err)
+	}
+}

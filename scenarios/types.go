@@ -453,7 +453,8 @@ type Event struct {
 	// At is the time of the event from the start of the run. Required.
 	At time.Duration `yaml:"at"`
 	// Type is one of nat-reboot, public-address-change, link-outage,
-	// handover, timeout-change, address-change. Required.
+	// handover, timeout-change, address-change, quic-server-restart.
+	// Required.
 	Type EventType `yaml:"type" jsonschema:"required"`
 	// Network is the network the event happens on (all types but handover
 	// and address-change).
@@ -467,7 +468,8 @@ type Event struct {
 	Link LinkName `yaml:"link,omitempty"`
 	// Duration is how long a link-outage lasts. Required for link-outage.
 	Duration time.Duration `yaml:"duration,omitempty"`
-	// Group is the device group for handover and address-change.
+	// Group is the device group for handover, address-change and
+	// quic-server-restart.
 	Group string `yaml:"group,omitempty"`
 	// Fraction is the share of the group's devices affected, in (0,1], for
 	// handover and address-change (default 1), and the share of per-device
@@ -491,6 +493,10 @@ const (
 	EventHandover            EventType = "handover"
 	EventTimeoutChange       EventType = "timeout-change"
 	EventAddressChange       EventType = "address-change"
+	// EventQUICServerRestart: the server's QUIC listener of a group loses
+	// every connection's state (restart with the same stateless reset key);
+	// see docs/quic.md.
+	EventQUICServerRestart EventType = "quic-server-restart"
 )
 
 // LinkName names one of a network's two links.

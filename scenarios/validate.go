@@ -564,6 +564,7 @@ var eventFields = map[EventType][]string{
 	EventHandover:            {"group", "fraction", "to"},
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group", "fraction"},
+	EventQUICServerRestart:   {"group"},
 }
 
 var eventRequired = map[EventType][]string{
@@ -573,6 +574,7 @@ var eventRequired = map[EventType][]string{
 	EventHandover:            {"group", "to"},
 	EventTimeoutChange:       {"network", "layer", "overrides"},
 	EventAddressChange:       {"group"},
+	EventQUICServerRestart:   {"group"},
 }
 
 func (v *validator) event(p string, e *Event, s *Scenario) {
@@ -587,7 +589,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 		if e.Type == "" {
 			v.missing(p, "type")
 		} else {
-			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change)", e.Type)
+			v.errorf(p+".type", "unknown event type %q (nat-reboot, public-address-change, link-outage, handover, timeout-change, address-change, quic-server-restart)", e.Type)
 		}
 		return
 	}
@@ -618,8 +620,10 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 		}
 	}
 	if e.Group != "" {
-		if _, ok := s.Groups[e.Group]; !ok {
+		if g, ok := s.Groups[e.Group]; !ok {
 			v.errorf(p+".group", "no group named %q", e.Group)
+		} else if e.Type == EventQUICServerRestart && g != nil && g.Transport.Name != TransportQUIC {
+			v.errorf(p+".group", "group %q runs on %s; quic-server-restart needs a quic group", e.Group, g.Transport.Name)
 		}
 	}
 	if slices.Contains(fields, "fraction") && !(e.Fraction > 0 && e.Fraction <= 1) {

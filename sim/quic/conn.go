@@ -92,6 +92,7 @@ type Conn struct {
 	idleDeadline time.Time
 	elicitSent   bool // an ack-eliciting packet was sent since the last receipt
 	idleTimer    tcpip.Timer
+	idleArmed    bool // idleTimer is pending
 	lossTimer    tcpip.Timer
 	ackTimer     tcpip.Timer
 	hsTimer      tcpip.Timer
@@ -883,14 +884,15 @@ func (c *Conn) onAckTimer() {
 // it re-arms itself from the deadline rather than being reset on every
 // packet.
 func (c *Conn) armIdle() {
-	if c.idleTimer != nil {
+	if c.idleArmed {
 		return
 	}
-	c.idleTimer = c.clock.AfterFunc(max(c.idleDeadline.Sub(c.clock.Now()), 0), c.onIdle)
+	c.idleArmed = true
+	c.arm(&c.idleTimer, c.idleDeadline, c.onIdle)
 }
 
 func (c *Conn) onIdle() {
-	c.idleTimer = nil
+	c.idleArmed = false
 	if c.closed {
 		return
 	}
