@@ -85,16 +85,7 @@ func TestKernelDifferential(t *testing.T) {
 	for _, k := range kernelTimeouts {
 		sysctls = append(sysctls, kerneltest.Sysctl{Name: k.sysctl, Value: int(k.value / time.Second)})
 	}
-	lab, err := kerneltest.NewLab(useNft, sysctls)
-	if err != nil {
-		t.Fatalf("building the kernel NAT lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("removing the kernel NAT lab: %v", err)
-		}
-	})
-	t.Logf("kernel NAT: masquerade via %s", lab.Backend)
+	lab := kerneltest.Build(t, kerneltest.Options{Nft: useNft, Sysctls: sysctls})
 
 	mw := &modelWorld{table: model, t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), log: t.Logf}
 	steps := kerneltest.Steps(timing)

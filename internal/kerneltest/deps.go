@@ -92,3 +92,20 @@ func Gate(t testing.TB, name string, hosts bool, takes time.Duration) (useNft bo
 	}
 	return useNft
 }
+
+// Build builds a lab as o asks for test t (New), fails t when it cannot,
+// removes the lab when t ends and logs how masquerade was installed.
+func Build(t testing.TB, o Options) *Lab {
+	t.Helper()
+	lab, err := New(o)
+	if err != nil {
+		t.Fatalf("building the kernel NAT lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("removing the kernel NAT lab: %v", err)
+		}
+	})
+	t.Logf("kernel NAT: masquerade via %s", lab.Backend)
+	return lab
+}

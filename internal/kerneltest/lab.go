@@ -77,16 +77,11 @@ type Lab struct {
 	stop     chan struct{}
 }
 
-// NewLab builds the differential test's lab: silent endpoints, packet
-// sockets on their veth ends. useNft selects nftables masquerade,
-// otherwise iptables. Every sysctl is written in the NAT namespace before
-// any traffic flows.
-func NewLab(useNft bool, sysctls []Sysctl) (*Lab, error) {
-	return New(Options{Nft: useNft, Sysctls: sysctls})
-}
-
-// New builds the namespaces as o asks and starts capturing. On error
-// everything already created is removed again.
+// New builds the namespaces as o asks and starts capturing; the zero
+// Options (plus Nft and Sysctls) is the differential test's lab: silent
+// endpoints, packet sockets on their veth ends. Every sysctl is written
+// in the NAT namespace before any traffic flows. On error everything
+// already created is removed again.
 func New(o Options) (lab *Lab, err error) {
 	removeStale()
 	if err := o.validate(); err != nil {

@@ -70,7 +70,7 @@ var labStories = []Story{
 func newLab(t *testing.T) *kerneltest.Lab {
 	t.Helper()
 	useNft := kerneltest.Gate(t, "QUIC through Linux NAT", true, 35*time.Second)
-	lab, err := kerneltest.New(kerneltest.Options{
+	return kerneltest.Build(t, kerneltest.Options{
 		Nft:   useNft,
 		Tag:   "quic",
 		Hosts: true,
@@ -80,16 +80,6 @@ func newLab(t *testing.T) *kerneltest.Lab {
 			{Name: "nf_conntrack_checksum", Value: 1},
 		},
 	})
-	if err != nil {
-		t.Fatalf("building the kernel NAT lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("removing the kernel NAT lab: %v", err)
-		}
-	})
-	t.Logf("kernel NAT: masquerade via %s", lab.Backend)
-	return lab
 }
 
 // runLab plays labStories once per test binary run; the natsim
