@@ -30,7 +30,7 @@ const (
 // (make test runs packages side by side) they were seen 0.5 s late; a
 // DESTROY can also wait for the next listing (250 ms).
 const (
-	slack      = 300 * time.Millisecond
+	slack      = 500 * time.Millisecond
 	ctSlack    = time.Second
 	captureLag = 50 * time.Millisecond
 )
