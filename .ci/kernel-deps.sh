@@ -1,9 +1,10 @@
 #!/bin/sh
-# kernel-deps.sh installs the system tools the kernel differential test
-# (nat/kernel_diff_test.go, TestKernelDifferential) needs: iproute2 for
-# network namespaces and veth pairs, nftables (or iptables as the
-# fallback) for masquerade, ethtool to turn off checksum offloads, and
-# conntrack to inspect the kernel's table when debugging a difference.
+# kernel-deps.sh installs the system tools the kernel lab tests need (the
+# TCP differential test, nat/kernel_diff_test.go, and QUIC through Linux
+# NAT, harness/internal/quiclab): iproute2 for network namespaces and veth pairs,
+# nftables (or iptables as the fallback) for masquerade, ethtool to turn
+# off checksum offloads, and conntrack, which the QUIC test uses to watch
+# and delete the NAT box's entries (and which helps debug a difference).
 #
 # It installs only what is missing and runs apt-get update at most once,
 # and only when something must be installed. It needs root (or sudo).

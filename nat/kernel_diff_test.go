@@ -3,13 +3,12 @@ package nat_test
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/natsim/natsim/nat"
-	"github.com/natsim/natsim/nat/internal/kerneltest"
+	"github.com/natsim/natsim/nat/kerneltest"
 )
 
 // The timeouts both worlds run with: the kernel through its per-namespace
@@ -61,24 +60,7 @@ var knownKernelDifferences = map[string]string{}
 // nftables or iptables; .ci/kernel-deps.sh installs them. With CI=true a
 // missing requirement fails the test instead of skipping it.
 func TestKernelDifferential(t *testing.T) {
-	inCI := os.Getenv("CI") == "true"
-	missing, useNft := kerneltest.Requirements()
-	if len(missing) > 0 {
-		msg := "kernel differential test needs: " + strings.Join(missing, "; ") +
-			" (install the tools with .ci/kernel-deps.sh; run the test as root)"
-		if inCI {
-			t.Fatal(msg + "; CI=true, so a missing dependency is a failure")
-		}
-		t.Skip(msg)
-	}
-	// NATSIM_KERNEL_MASQ=iptables exercises the fallback on a machine
-	// that has nft too.
-	if os.Getenv("NATSIM_KERNEL_MASQ") == "iptables" {
-		useNft = false
-	}
-	if testing.Short() && !inCI {
-		t.Skip("kernel differential test takes about 40 s; skipped in -short mode")
-	}
+	useNft := kerneltest.Gate(t, "kernel differential test", false, 40*time.Second)
 
 	timing := kerneltest.Timing{
 		TCPEstablished: timeoutOf(t, "nf_conntrack_tcp_timeout_established"),
@@ -103,16 +85,7 @@ func TestKernelDifferential(t *testing.T) {
 	for _, k := range kernelTimeouts {
 		sysctls = append(sysctls, kerneltest.Sysctl{Name: k.sysctl, Value: int(k.value / time.Second)})
 	}
-	lab, err := kerneltest.NewLab(useNft, sysctls)
-	if err != nil {
-		t.Fatalf("building the kernel NAT lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("removing the kernel NAT lab: %v", err)
-		}
-	})
-	t.Logf("kernel NAT: masquerade via %s", lab.Backend)
+	lab := kerneltest.Build(t, kerneltest.Options{Nft: useNft, Sysctls: sysctls})
 
 	mw := &modelWorld{table: model, t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), log: t.Logf}
 	steps := kerneltest.Steps(timing)

@@ -42,11 +42,16 @@ type Sysctl struct {
 	Value int
 }
 
-// Captured is one IPv4 packet seen leaving the NAT box on a side.
+// Captured is one IPv4 packet seen leaving the NAT box on a side or, in
+// a lab with Options.Hosts, sent by the endpoint on that side.
 type Captured struct {
 	Side Side
 	At   time.Time
 	Pkt  []byte
+	// FromHost is true for a packet the endpoint on Side sent towards the
+	// NAT box (captured only with Options.Hosts), false for one the NAT
+	// box sent to the endpoint.
+	FromHost bool
 }
 
 // nsPrefix starts every namespace the lab creates; the pid that follows
@@ -61,6 +66,7 @@ type Lab struct {
 	Backend string
 
 	dev, nat, srv string
+	hosts         bool
 	sockets       map[Side]*packetSocket
 	gwMAC         map[Side]net.HardwareAddr // NAT box MAC facing each side
 	hostMAC       map[Side]net.HardwareAddr // endpoint MAC on each side
@@ -71,15 +77,23 @@ type Lab struct {
 	stop     chan struct{}
 }
 
-// NewLab builds the namespaces and starts capturing. useNft selects
-// nftables masquerade, otherwise iptables. Every sysctl is written in the
-// NAT namespace before any traffic flows. On error everything already
-// created is removed again.
-func NewLab(useNft bool, sysctls []Sysctl) (lab *Lab, err error) {
+// New builds the namespaces as o asks and starts capturing; the zero
+// Options (plus Nft and Sysctls) is the differential test's lab: silent
+// endpoints, packet sockets on their veth ends. Every sysctl is written
+// in the NAT namespace before any traffic flows. On error everything
+// already created is removed again.
+func New(o Options) (lab *Lab, err error) {
 	removeStale()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	p := fmt.Sprintf("%s%d-", nsPrefix, os.Getpid())
+	if o.Tag != "" {
+		p += o.Tag + "-"
+	}
+	useNft, sysctls := o.Nft, o.Sysctls
 	l := &Lab{
-		dev: p + "dev", nat: p + "nat", srv: p + "srv",
+		dev: p + "dev", nat: p + "nat", srv: p + "srv", hosts: o.Hosts,
 		sockets: map[Side]*packetSocket{},
 		gwMAC:   map[Side]net.HardwareAddr{},
 		hostMAC: map[Side]net.HardwareAddr{},
@@ -150,6 +164,11 @@ func NewLab(useNft bool, sysctls []Sysctl) (lab *Lab, err error) {
 			return nil, err
 		}
 	}
+	if o.Hosts {
+		if err := l.addHosts(); err != nil {
+			return nil, err
+		}
+	}
 	kv := []string{
 		"net.ipv4.ip_forward=1",
 		"net.ipv4.conf.all.rp_filter=0",
@@ -175,7 +194,7 @@ func NewLab(useNft bool, sysctls []Sysctl) (lab *Lab, err error) {
 		if side == Outside {
 			ns = l.srv
 		}
-		s, err := openPacketSocket(ns, "eth0")
+		s, err := openPacketSocket(ns, "eth0", o.Hosts)
 		if err != nil {
 			return nil, err
 		}
@@ -248,12 +267,12 @@ func (l *Lab) capture(side Side, s *packetSocket) {
 			return
 		default:
 		}
-		pkt, ok := s.recv(buf)
+		pkt, sent, ok := s.recv(buf)
 		if !ok {
 			continue
 		}
 		l.mu.Lock()
-		l.captured = append(l.captured, Captured{Side: side, At: time.Now(), Pkt: pkt})
+		l.captured = append(l.captured, Captured{Side: side, At: time.Now(), Pkt: pkt, FromHost: sent})
 		l.mu.Unlock()
 	}
 }

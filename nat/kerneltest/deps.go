@@ -3,6 +3,9 @@ package kerneltest
 import (
 	"os"
 	"os/exec"
+	"strings"
+	"testing"
+	"time"
 )
 
 // Requirements reports what the kernel lab needs and this machine lacks,
@@ -56,4 +59,53 @@ func tool(command string) string {
 		}
 	}
 	return command
+}
+
+// Gate decides whether the kernel lab test name runs here. It skips t
+// with a message naming what is missing (root, ip, ethtool, nft or
+// iptables, and with hosts the conntrack tool) or, under CI=true, fails
+// it, so a CI machine without the tools cannot pass silently. Outside CI
+// it also skips in -short mode, saying the test takes about takes. It
+// returns whether to install masquerade with nftables:
+// NATSIM_KERNEL_MASQ=iptables exercises the iptables fallback on a
+// machine that has nft too.
+func Gate(t testing.TB, name string, hosts bool, takes time.Duration) (useNft bool) {
+	t.Helper()
+	inCI := os.Getenv("CI") == "true"
+	missing, useNft := Requirements()
+	if hosts {
+		missing, useNft = HostRequirements()
+	}
+	if len(missing) > 0 {
+		msg := name + " needs: " + strings.Join(missing, "; ") +
+			" (install the tools with .ci/kernel-deps.sh; run the test as root)"
+		if inCI {
+			t.Fatal(msg + "; CI=true, so a missing dependency is a failure")
+		}
+		t.Skip(msg)
+	}
+	if os.Getenv("NATSIM_KERNEL_MASQ") == "iptables" {
+		useNft = false
+	}
+	if testing.Short() && !inCI {
+		t.Skipf("%s takes about %v; skipped in -short mode", name, takes)
+	}
+	return useNft
+}
+
+// Build builds a lab as o asks for test t (New), fails t when it cannot,
+// removes the lab when t ends and logs how masquerade was installed.
+func Build(t testing.TB, o Options) *Lab {
+	t.Helper()
+	lab, err := New(o)
+	if err != nil {
+		t.Fatalf("building the kernel NAT lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("removing the kernel NAT lab: %v", err)
+		}
+	})
+	t.Logf("kernel NAT: masquerade via %s", lab.Backend)
+	return lab
 }
