@@ -142,7 +142,11 @@ func (r *runner) appClient(ds *devState, cs *connState, app *appState, ns *netSt
 	cc.BestEffort = bestEffort
 	cc.Alarm = alarm
 	cc.Observer = push.ClientObserverFunc(func(ev push.ClientEvent) { ds.connEvent(cs, app, ev) })
-	cl, err := push.NewClient(r.w.Clock(), r.rng("client", id), cs.strat, ds.appDialer(cs), cc)
+	base, err := r.dialer(ds, id)
+	if err != nil {
+		return err
+	}
+	cl, err := push.NewClient(r.w.Clock(), r.rng("client", id), cs.strat, ds.appDialer(cs, base), cc)
 	if err != nil {
 		return err
 	}
@@ -161,12 +165,10 @@ func (r *runner) appClient(ds *devState, cs *connState, app *appState, ns *netSt
 	return nil
 }
 
-// appDialer dials the push server for connection cs and remembers the
-// device port it uses, so that its packets are charged to it. A per-app
-// transport (TCP or QUIC) plugs in here: the base dialer is the one the
-// app's transport gives.
-func (ds *devState) appDialer(cs *connState) push.Dialer {
-	base := push.DialerTo(ds.dev.DialTCP, ds.r.srvAP)
+// appDialer dials the push server for connection cs through base, the
+// group's transport (TCP or QUIC), and remembers the device port it uses,
+// so that its packets are charged to it.
+func (ds *devState) appDialer(cs *connState, base push.Dialer) push.Dialer {
 	return func(opts push.DialOptions, h sim.ConnHandler) (sim.Conn, error) {
 		ds.apps.dialing = cs
 		conn, err := base(opts, h)

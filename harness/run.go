@@ -690,7 +690,7 @@ func (r *runner) buildGroups(gnames []string) error {
 					Alarm:       alarmModel(gc.Alarm, crng, r.start, false),
 					Will:        willFor(gc, ds.name),
 				}
-				dial, err := r.dialer(ds)
+				dial, err := r.dialer(ds, ds.name)
 				if err != nil {
 					return fmt.Errorf("groups.%s.transport: %w", gn, err)
 				}

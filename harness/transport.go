@@ -84,8 +84,10 @@ func (r *runner) restartQUIC(g *groupState) {
 	}
 }
 
-// dialer returns the push client's dialer for device ds.
-func (r *runner) dialer(ds *devState) (push.Dialer, error) {
+// dialer returns the dialer of one push client of device ds: id is the
+// client ID (the device name, or device/app for an app of its own) and
+// seeds the QUIC connection IDs, so every connection has its own.
+func (r *runner) dialer(ds *devState, id string) (push.Dialer, error) {
 	gt := ds.g.transport
 	if gt.cfg.Name != scenarios.TransportQUIC {
 		return push.DialerTo(ds.dev.DialTCP, r.srvAP), nil
@@ -93,7 +95,7 @@ func (r *runner) dialer(ds *devState) (push.Dialer, error) {
 	cfg := quic.Config{
 		IdleTimeout: gt.cfg.IdleTimeout,
 		ZeroRTT:     gt.cfg.ZeroRTT == nil || *gt.cfg.ZeroRTT,
-		Rand:        r.rng("quic", ds.name),
+		Rand:        r.rng("quic", id),
 		Observer:    quic.ObserverFunc(ds.quicEvent),
 	}
 	d, err := quic.NewDialer(r.w.Clock(), ds.dev.ListenUDP, cfg)

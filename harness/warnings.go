@@ -201,13 +201,17 @@ func (r *runner) runWarnings(res *Result, before []string) []string {
 				continue
 			}
 			total++
-			if ds.connects == 0 {
+			if !ds.everConnected() {
 				never++
 			}
 		}
 		k := ls.tables[0].Config().Capacity()
-		out = append(out, fmt.Sprintf("%s: %s of %s devices never connected and the NAT refused %s ports (port_quota_failures): %s",
-			ls.name, thousands(never), thousands(total), thousands(int(ns.PortQuotaFailures)), capacityText(k)))
+		who := fmt.Sprintf("%s of %s devices never connected and", thousands(never), thousands(total))
+		if never == 0 {
+			who = "every device connected at least once, but"
+		}
+		out = append(out, fmt.Sprintf("%s: %s the NAT refused %s ports (port_quota_failures): %s",
+			ls.name, who, thousands(int(ns.PortQuotaFailures)), capacityText(k)))
 	}
 	for _, g := range r.groups {
 		gs := res.Group(g.name)
@@ -224,4 +228,15 @@ func (r *runner) runWarnings(res *Result, before []string) []string {
 		out = append(out, fmt.Sprintf("group %s: %.1f%% of pushes delivered, below %.0f%%: %s", g.name, 100*gs.DeliveryRatio, 100*lowDelivery, why))
 	}
 	return out
+}
+
+// everConnected reports whether any push connection of the device (its
+// one, or with apps any of its apps') was ever up.
+func (ds *devState) everConnected() bool {
+	for _, cs := range ds.conns {
+		if cs.connects > 0 {
+			return true
+		}
+	}
+	return false
 }
