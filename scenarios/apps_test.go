@@ -67,7 +67,7 @@ func TestAppsErrors(t *testing.T) {
 		{"unknown app in expectation", appsBase + "expect: [delivery_ratio@phones/news >= 0.9]\n",
 			`t.yaml:13:10: expect[0]: group "phones" has no app named "news"`},
 		{"metric not per app", appsBase + "expect: [dead_detection_s.p99@phones/chat < 9]\n",
-			`t.yaml:13:10: expect[0]: metric "dead_detection_s" is not measured per app (per app: pushes_sent, pushes_delivered, delivery_ratio, ontime_ratio, latency_s, keepalives_per_device_hour, reconnects, energy_j_per_device_day)`},
+			`t.yaml:13:10: expect[0]: metric "dead_detection_s" is not measured per app (per app: pushes_sent, pushes_delivered, delivery_ratio, ontime_ratio, latency_s, keepalives_per_device_hour, reconnects, energy_j_per_device_day, quic_migrations, quic_idle_closes, quic_stateless_resets)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
