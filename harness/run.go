@@ -86,17 +86,18 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Result, err
 
 // runner holds one run's world and everything attached to it.
 type runner struct {
-	sc       *scenarios.Scenario
-	opts     Options
-	w        *sim.World
-	sched    *sim.Scheduler
-	srv      *push.Server
-	srvAP    netip.AddrPort
+	sc    *scenarios.Scenario
+	opts  Options
+	w     *sim.World
+	sched *sim.Scheduler
+	srv   *push.Server
+	srvAP netip.AddrPort
+	ext   *external // server.external runs; srv is nil then
+	start time.Time
+	end   time.Time
+
 	platform *builtServer // the built-in server (srv, srvAP) and its host
 	appSrv   *appServers  // own apps' servers (appservers.go); nil without own apps
-	ext      *external    // server.external runs; srv is nil then
-	start    time.Time
-	end      time.Time
 
 	nets     map[string]*netState
 	netNames []string
