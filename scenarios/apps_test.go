@@ -43,6 +43,9 @@ func TestAppsLoad(t *testing.T) {
 }
 
 func TestAppsErrors(t *testing.T) {
+	own := func(fields string) string {
+		return strings.Replace(appsBase, "{name: mail}", "{name: tg, connection: own, "+fields+"}", 1)
+	}
 	tests := []struct {
 		name, src, want string
 	}{
@@ -70,6 +73,24 @@ func TestAppsErrors(t *testing.T) {
 			`t.yaml:13:10: expect[0]: group "phones" has no app named "news"`},
 		{"metric not per app", appsBase + "expect: [dead_detection_s.p99@phones/chat < 9]\n",
 			`t.yaml:13:10: expect[0]: metric "dead_detection_s" is not measured per app (per app: pushes_sent, pushes_delivered, delivery_ratio, ontime_ratio, latency_s, keepalives_per_device_hour, reconnects, energy_j_per_device_day, quic_migrations, quic_idle_closes, quic_stateless_resets)`},
+		{"shared app with a transport", strings.Replace(appsBase, "{name: mail}", "{name: mail, transport: {name: quic}}", 1),
+			`t.yaml:12:33: groups.phones.apps[1].transport: app "mail" rides the device's shared connection, which runs on groups.phones.transport; remove transport or set connection: own`},
+		{"shared app with a server", strings.Replace(appsBase, "{name: mail}", "{name: mail, server: {port: 443}}", 1),
+			`t.yaml:12:30: groups.phones.apps[1].server: app "mail" rides the device's shared connection to the platform's push server (top-level server); remove server or set connection: own`},
+		{"app transport unknown", own("transport: {name: sctp}"),
+			`t.yaml:12:55: groups.phones.apps[1].transport.name: unknown transport "sctp" (tcp or quic)`},
+		{"app transport quic field on tcp", own("transport: {idle_timeout: 10s}"),
+			`t.yaml:12:63: groups.phones.apps[1].transport.idle_timeout: is a QUIC parameter; this transport is tcp (set name: quic)`},
+		{"app quic with tcp-keepalive", own("strategy: {name: tcp-keepalive}, transport: {name: quic}"),
+			`t.yaml:12:54: groups.phones.apps[1].strategy.name: tcp-keepalive keeps alive with TCP keep-alive, which app "tg"'s quic connection (groups.phones.apps[1].transport) does not have; use an application strategy (its interval is the PING interval)`},
+		{"app server external", own("server: {external: mqtt://127.0.0.1:1883}"),
+			`t.yaml:12:56: groups.phones.apps[1].server.external: an app's server is built in; external applies to the top-level server only`},
+		{"app server bad factor", own("server: {keepalive_factor: 0.5}"),
+			`t.yaml:12:64: groups.phones.apps[1].server.keepalive_factor: must be at least 1, got 0.5`},
+		{"app server probe without heartbeat", own("server: {heartbeat_timeout: 10s}"),
+			`t.yaml:12:65: groups.phones.apps[1].server.heartbeat_timeout: needs groups.phones.apps[1].server.heartbeat (the probe interval)`},
+		{"one app, two servers", appsBase + "  tablets:\n    count: 1\n    network: lte\n    strategy: {name: fixed, interval: 60s}\n    apps: [{name: chat, connection: own, server: {port: 443}}]\n",
+			`t.yaml:17:50: groups.tablets.apps[0].server: app "chat"'s server differs from groups.phones.apps[0]'s: an app is one provider with one server, shared by every group (give both the same server settings)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,45 +137,6 @@ func TestAppTransportAndServerDefaults(t *testing.T) {
 	}
 	if a := s2.Groups["phones"].Apps[1]; !reflect.DeepEqual(a.Server, tg.Server) || !reflect.DeepEqual(a.Transport, tg.Transport) {
 		t.Errorf("after render: %+v %+v, want %+v %+v", a.Server, a.Transport, tg.Server, tg.Transport)
-	}
-}
-
-func TestAppTransportAndServerErrors(t *testing.T) {
-	own := func(fields string) string {
-		return strings.Replace(appsBase, "{name: mail}", "{name: tg, connection: own, "+fields+"}", 1)
-	}
-	tests := []struct {
-		name, src, want string
-	}{
-		{"shared app with a transport", strings.Replace(appsBase, "{name: mail}", "{name: mail, transport: {name: quic}}", 1),
-			`t.yaml:12:33: groups.phones.apps[1].transport: app "mail" rides the device's shared connection, which runs on groups.phones.transport; remove transport or set connection: own`},
-		{"shared app with a server", strings.Replace(appsBase, "{name: mail}", "{name: mail, server: {port: 443}}", 1),
-			`t.yaml:12:30: groups.phones.apps[1].server: app "mail" rides the device's shared connection to the platform's push server (top-level server); remove server or set connection: own`},
-		{"app transport unknown", own("transport: {name: sctp}"),
-			`t.yaml:12:55: groups.phones.apps[1].transport.name: unknown transport "sctp" (tcp or quic)`},
-		{"app transport quic field on tcp", own("transport: {idle_timeout: 10s}"),
-			`t.yaml:12:63: groups.phones.apps[1].transport.idle_timeout: is a QUIC parameter; this transport is tcp (set name: quic)`},
-		{"app quic with tcp-keepalive", own("strategy: {name: tcp-keepalive}, transport: {name: quic}"),
-			`t.yaml:12:54: groups.phones.apps[1].strategy.name: tcp-keepalive keeps alive with TCP keep-alive, which app "tg"'s quic connection (groups.phones.apps[1].transport) does not have; use an application strategy (its interval is the PING interval)`},
-		{"app server external", own("server: {external: mqtt://127.0.0.1:1883}"),
-			`t.yaml:12:56: groups.phones.apps[1].server.external: an app's server is built in; external applies to the top-level server only`},
-		{"app server bad factor", own("server: {keepalive_factor: 0.5}"),
-			`t.yaml:12:64: groups.phones.apps[1].server.keepalive_factor: must be at least 1, got 0.5`},
-		{"app server probe without heartbeat", own("server: {heartbeat_timeout: 10s}"),
-			`t.yaml:12:65: groups.phones.apps[1].server.heartbeat_timeout: needs groups.phones.apps[1].server.heartbeat (the probe interval)`},
-		{"one app, two servers", appsBase + "  tablets:\n    count: 1\n    network: lte\n    strategy: {name: fixed, interval: 60s}\n    apps: [{name: chat, connection: own, server: {port: 443}}]\n",
-			`t.yaml:17:50: groups.tablets.apps[0].server: app "chat"'s server differs from groups.phones.apps[0]'s: an app is one provider with one server, shared by every group (give both the same server settings)`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load("t.yaml", []byte(tc.src))
-			if err == nil {
-				t.Fatalf("no error; want %s", tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
-			}
-		})
 	}
 }
 
