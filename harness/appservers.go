@@ -145,6 +145,17 @@ func (r *runner) buildAppTransports(g *groupState) error {
 	return nil
 }
 
+// usesQUIC reports whether group g's devices have a QUIC connection: the
+// group's, or an own app's.
+func (r *runner) usesQUIC(g *groupState) bool {
+	for _, gt := range r.appTransports(g) {
+		if gt != nil && gt.cfg.Name == scenarios.TransportQUIC {
+			return true
+		}
+	}
+	return g.isQUIC()
+}
+
 // appServer returns own app name's server.
 func (r *runner) appServer(name string) *builtServer {
 	if r.appSrv == nil {

@@ -158,3 +158,42 @@ timeline:
 		t.Errorf("presence_lost = %d, want 6 (two apps' wills per device)", ps.PresenceLost)
 	}
 }
+
+// quic-server-restart on a TCP group with an own app on QUIC restarts the
+// app's listener on its server: every device's chat connection learns of
+// it (from a stateless reset to its next packet, or, when that packet is
+// too small to be answered with one, RFC 9000 §10.3, from its idle
+// timeout) and reconnects; the shared TCP connection is untouched.
+func TestQUICServerRestartReachesOwnApps(t *testing.T) {
+	res := runString(t, `name: t
+duration: 30m
+seed: 6
+networks:
+  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
+groups:
+  g:
+    count: 2
+    network: lte
+    strategy: {name: fixed, interval: 120s}
+    apps:
+      - {name: mail}
+      - {name: chat, connection: own, transport: {name: quic}, strategy: {name: fixed, interval: 20s}}
+timeline:
+  - {at: 20m, type: quic-server-restart, group: g}
+`)
+	g := res.Group("g")
+	chat, shared := g.Apps[1], g.Connections[0]
+	if chat.QUICStatelessResets == nil || chat.QUICIdleCloses == nil || *chat.QUICStatelessResets < 1 || *chat.QUICStatelessResets+*chat.QUICIdleCloses != 2 || chat.Reconnects != 2 {
+		t.Errorf("chat: %+v; want a stateless reset or idle close and a reconnect per device, at least one reset", chat)
+	}
+	if shared.Reconnects != 0 {
+		t.Errorf("shared connection reconnects = %d, want 0 (TCP to the platform's server)", shared.Reconnects)
+	}
+	for _, m := range []string{"quic_stateless_resets", "quic_idle_closes"} {
+		app, _ := res.Metric(m, "g/chat")
+		grp, _ := res.Metric(m, "g")
+		if app != grp {
+			t.Errorf("%s: g/chat %g, g %g; the group counts its apps' QUIC connections", m, app, grp)
+		}
+	}
+}

@@ -1050,7 +1050,7 @@ func (r *runner) buildTimeline() error {
 				}
 			})
 		case scenarios.EventQUICServerRestart:
-			if g == nil || !g.isQUIC() {
+			if g == nil || !r.usesQUIC(g) {
 				return fmt.Errorf("%s: quic-server-restart needs a quic group", where)
 			}
 			r.sched.At(at, func() { r.restartQUIC(g) })

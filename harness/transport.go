@@ -95,8 +95,8 @@ func (r *runner) listenQUIC(gt *groupTransport) error {
 // end).
 func (r *runner) restartQUIC(g *groupState) {
 	for _, gt := range append([]*groupTransport{g.transport}, r.appTransports(g)...) {
-		if gt.ln == nil {
-			continue
+		if gt == nil || gt.ln == nil {
+			continue // TCP, or a shared app
 		}
 		gt.ln.Close()
 		if err := r.listenQUIC(gt); err != nil {

@@ -61,6 +61,20 @@ func (t *Transport) Effective() time.Duration {
 	return min(t.IdleTimeout, t.ServerIdleTimeout)
 }
 
+// usesQUIC reports whether a connection of the group's devices runs on
+// QUIC: the group's own, or an own app's.
+func (g *Group) usesQUIC() bool {
+	if g.Transport.Name == TransportQUIC {
+		return true
+	}
+	for _, a := range g.Apps {
+		if a.Connection == AppOwn && a.Transport != nil && a.Transport.Name == TransportQUIC {
+			return true
+		}
+	}
+	return false
+}
+
 // tcpKeepAliveStrategy is the strategy that keeps alive with TCP
 // keep-alive only (sim/strategy.NewTCPOnly).
 const tcpKeepAliveStrategy = "tcp-keepalive"

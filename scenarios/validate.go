@@ -636,7 +636,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 	if e.Group != "" {
 		if g, ok := s.Groups[e.Group]; !ok {
 			v.errorf(p+".group", "no group named %q", e.Group)
-		} else if e.Type == EventQUICServerRestart && g != nil && g.Transport.Name != TransportQUIC {
+		} else if e.Type == EventQUICServerRestart && g != nil && !g.usesQUIC() {
 			v.errorf(p+".group", "group %q runs on %s; quic-server-restart needs a quic group", e.Group, g.Transport.Name)
 		}
 	}
