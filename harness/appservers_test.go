@@ -36,6 +36,14 @@ groups:
       - {name: chat, connection: own, server: {keepalive_factor: 2, heartbeat: 10m}, workload: {fixed: {every: 5m}}}
 `
 
+// cgnatGroupG starts a group g on LTE behind cgnat-typical.
+const cgnatGroupG = `networks:
+  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
+groups:
+  g:
+    network: lte
+`
+
 // runRunner builds and runs src, returning the runner for inspection.
 func runRunner(t *testing.T, src string) *runner {
 	t.Helper()
@@ -125,15 +133,7 @@ func TestOwnAppsConnectToTheirOwnServer(t *testing.T) {
 // keep-alive deadline (1.5 x 60 s at most) and publishes each
 // connection's will.
 func TestPresenceOfOwnAppsIsTheirServers(t *testing.T) {
-	res := runString(t, `name: t
-duration: 30m
-seed: 4
-networks:
-  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
-groups:
-  g:
-    count: 3
-    network: lte
+	res := runString(t, "name: t\nduration: 30m\nseed: 4\n"+cgnatGroupG+`    count: 3
     strategy: {name: fixed, interval: 60s}
     push_keepalive: 60s
     will: {topic: "presence/{device}", payload: offline, qos: 1}
@@ -165,15 +165,7 @@ timeline:
 // too small to be answered with one, RFC 9000 §10.3, from its idle
 // timeout) and reconnects; the shared TCP connection is untouched.
 func TestQUICServerRestartReachesOwnApps(t *testing.T) {
-	res := runString(t, `name: t
-duration: 30m
-seed: 6
-networks:
-  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
-groups:
-  g:
-    count: 2
-    network: lte
+	res := runString(t, "name: t\nduration: 30m\nseed: 6\n"+cgnatGroupG+`    count: 2
     strategy: {name: fixed, interval: 120s}
     apps:
       - {name: mail}
