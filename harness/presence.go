@@ -160,11 +160,12 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 		return
 	}
 	p := &ds.pres
+	cause := ds.serverCause(ev.Reason)
 	switch {
 	case p.goneAt.IsZero():
 		p.falseOffline++
 		if p.group {
-			r.emit(event{kind: "false_offline", device: ds.name, reason: ev.Reason.String()})
+			r.emit(event{kind: "false_offline", device: ds.name, reason: cause})
 		}
 	case p.tracked && !p.detected:
 		p.detected = true
@@ -173,9 +174,20 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 		if p.causes == nil {
 			p.causes = map[string]int{}
 		}
-		p.causes[ev.Reason.String()]++
-		r.emit(event{kind: "server_detected", device: ds.name, reason: ev.Reason.String(), latency: d})
+		p.causes[cause]++
+		r.emit(event{kind: "server_detected", device: ds.name, reason: cause, latency: d})
 	}
+}
+
+// serverCause names why the server ended a device's session: the push
+// reason, except that on QUIC a timeout is the server's idle timeout
+// (RFC 9000 §10.1; QUIC probes until it expires rather than giving up on
+// retransmissions as TCP does), named as the device side names it.
+func (ds *devState) serverCause(reason push.Reason) string {
+	if reason == push.ReasonTimedOut && ds.g.isQUIC() {
+		return "quic_idle_timeout"
+	}
+	return reason.String()
 }
 
 // listenPresence registers the provider's presence subscriber on the
