@@ -111,6 +111,9 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 		// Interface first: the client's abort then emits nothing.
 		ds.dev.SetInterfaceUp(false)
 		ds.eachClient((*push.Client).PowerOff)
+		if ds.radio != nil {
+			ds.radio.PowerOff(now)
+		}
 	case scenarios.EventCoverageLoss:
 		ds.dev.Link().SetDown(true)
 	case scenarios.EventAppSuspended:
@@ -123,6 +126,9 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 		switch kind {
 		case scenarios.EventDeviceOff:
 			ds.dev.SetInterfaceUp(true)
+			if ds.radio != nil {
+				ds.radio.PowerOn(r.w.Now())
+			}
 			ds.eachClient((*push.Client).PowerOn)
 		case scenarios.EventCoverageLoss:
 			ds.dev.Link().SetDown(false)
