@@ -219,11 +219,21 @@ func (r *runner) run(ctx context.Context) error {
 	wall := time.Now()
 	lastReport := wall
 	lastEvents := r.sched.Events()
+	// A cancelled context (Ctrl-C, SIGTERM) stops the scheduler after the
+	// event in progress, not at the end of the sampling step: a step of a
+	// large world can take minutes of wall time.
+	defer context.AfterFunc(ctx, r.sched.Stop)()
+	cancelled := func(err error) error {
+		return fmt.Errorf("run cancelled at %v virtual: %w", r.sched.Now().Sub(r.start).Truncate(time.Millisecond), err)
+	}
 	for t := r.start; t.Before(r.end); t = t.Add(step) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("run cancelled at %v virtual: %w", t.Sub(r.start), err)
+			return cancelled(err)
 		}
 		r.sched.RunUntil(t)
+		if err := ctx.Err(); err != nil {
+			return cancelled(err)
+		}
 		r.sample()
 		if r.opts.Step != nil {
 			r.opts.Step(t.Sub(r.start))
@@ -239,6 +249,9 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	r.sched.RunUntil(r.end)
+	if err := ctx.Err(); err != nil {
+		return cancelled(err)
+	}
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
 	}

@@ -224,6 +224,32 @@ func TestRunCancelled(t *testing.T) {
 	}
 }
 
+// Cancelling stops the world after the event in progress, not at the
+// end of the sampling step (a step of a large world can take minutes):
+// a cancel from inside the world at 30.5 s virtual ends the run there.
+func TestRunCancelledMidStep(t *testing.T) {
+	r, err := build(small(t, "quickstart.yaml", "groups.phones.count=2"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if step := r.bucketSize(); step <= 31*time.Second {
+		t.Fatalf("sampling step %v: the test needs one longer than 31 s", step)
+	}
+	r.sched.At(r.start.Add(30500*time.Millisecond), func() {
+		cancel()
+		// The stop arrives from another goroutine, as a signal's does;
+		// sleeping yields to it before the next event.
+		time.Sleep(200 * time.Millisecond)
+	})
+	err = r.run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "cancelled at 30.5s virtual") {
+		t.Fatalf("want a cancellation at 30.5s virtual, got %v", err)
+	}
+}
+
 func TestMergedShardsEqualUnshardedSweep(t *testing.T) {
 	sets := []string{"groups.phones.count=4", "duration=30m", "sweep.replicates=2",
 		`sweep.grid={"groups.phones.strategy.interval": [120s, 15m], "networks.cell.nat[0].overrides.tcp.established": [300s, 7440s]}`}

@@ -110,6 +110,9 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 		// Interface first: the client's abort then emits nothing.
 		ds.dev.SetInterfaceUp(false)
 		ds.eachClient((*push.Client).PowerOff)
+		if ds.radio != nil {
+			ds.radio.PowerOff(now)
+		}
 	case scenarios.EventCoverageLoss:
 		ds.dev.Link().SetDown(true)
 	case scenarios.EventAppSuspended:
@@ -122,6 +125,9 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 		switch kind {
 		case scenarios.EventDeviceOff:
 			ds.dev.SetInterfaceUp(true)
+			if ds.radio != nil {
+				ds.radio.PowerOn(r.w.Now())
+			}
 			ds.eachClient((*push.Client).PowerOn)
 		case scenarios.EventCoverageLoss:
 			ds.dev.Link().SetDown(false)
@@ -159,11 +165,12 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 		return
 	}
 	p := &ds.pres
+	cause := ds.serverCause(ev.Reason, ev.ClientID)
 	switch {
 	case p.goneAt.IsZero():
 		p.falseOffline++
 		if p.group {
-			r.emit(event{kind: "false_offline", device: ds.name, reason: ev.Reason.String()})
+			r.emit(event{kind: "false_offline", device: ds.name, reason: cause})
 		}
 	case p.tracked && !p.detected:
 		p.detected = true
@@ -172,9 +179,30 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 		if p.causes == nil {
 			p.causes = map[string]int{}
 		}
-		p.causes[ev.Reason.String()]++
-		r.emit(event{kind: "server_detected", device: ds.name, reason: ev.Reason.String(), latency: d})
+		p.causes[cause]++
+		r.emit(event{kind: "server_detected", device: ds.name, reason: cause, latency: d})
 	}
+}
+
+// serverCause names why the server ended the session of ds's connection
+// with client ID id: the push reason, except that on QUIC a timeout is the
+// server's idle timeout (RFC 9000 §10.1; QUIC probes until it expires
+// rather than giving up on retransmissions as TCP does), named as the
+// device side names it. The transport is the connection's: an own app's
+// may differ from the group's.
+func (ds *devState) serverCause(reason push.Reason, id string) string {
+	quic := ds.g.isQUIC()
+	if ds.apps != nil && id != ds.name {
+		for _, a := range ds.apps.list {
+			if a.clientID == id && a.tr != nil {
+				quic = a.tr.cfg.Name == scenarios.TransportQUIC
+			}
+		}
+	}
+	if reason == push.ReasonTimedOut && quic {
+		return "quic_idle_timeout"
+	}
+	return reason.String()
 }
 
 // listenPresence registers the provider's presence subscriber on every

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
@@ -176,4 +177,58 @@ func TestServerProbesVersusDeviceHeartbeats(t *testing.T) {
 	}
 	t.Logf("device heartbeats: p50 %.1f s, %.0f J/device-day, delivery %.3f; server probes: p50 %.1f s, %.0f J/device-day, delivery %.3f",
 		d.ServerDetectionS.P50, d.EnergyJPerDeviceDay, d.DeliveryRatio, s.ServerDetectionS.P50, s.EnergyJPerDeviceDay, s.DeliveryRatio)
+}
+
+// A QUIC server needs no MQTT keep-alive to learn that a device is gone:
+// its idle timer (RFC 9000 §10.1; 30 s, the minimum of both sides'
+// default max_idle_timeout) restarts on every packet it receives and
+// closes the connection 30 s after the last one. Devices that PING every
+// 25 s and are switched off at 10 min are therefore declared gone 30 s
+// after their last PING reached the server (one-way 50 ms here): between
+// 5 and 30 s after they vanished, each with its will published.
+func TestQUICServerDetectsByIdleTimeout(t *testing.T) {
+	res := runString(t, `name: t
+duration: 30m
+networks:
+  lte: {kind: cellular, access: {latency: 40ms, jitter: 0s}, core: {latency: 10ms, jitter: 0s}}
+groups:
+  phones:
+    count: 4
+    network: lte
+    strategy: {name: fixed, interval: 25s}
+    alarm: {model: exact}
+    transport: {name: quic}
+    will: {}
+timeline:
+  - {at: 10m, type: device-off, group: phones}
+`)
+	g := res.Group("phones")
+	if g.PresenceSummary == nil {
+		t.Fatal("no presence summary")
+	}
+	if g.Outages != 4 || g.ServerDetectionByCause["quic_idle_timeout"] != 4 || g.UndetectedOutages != 0 || g.PresenceLost != 4 {
+		t.Fatalf("presence %+v, want 4 outages detected by the idle timeout, 4 wills", *g.PresenceSummary)
+	}
+	if d := g.ServerDetectionS; d.P50 < 5 || d.Max > 30 {
+		t.Errorf("server detection %+v, want within (5 s, 30 s]", d)
+	}
+	off := 10 * time.Minute
+	lastPing, detected := map[string]time.Duration{}, map[string]time.Duration{}
+	for _, e := range res.events {
+		switch {
+		case e.kind == "keepalive_sent" && e.t < off:
+			lastPing[e.device] = e.t
+		case e.kind == "server_detected":
+			detected[e.device] = e.t
+		}
+	}
+	if len(detected) != 4 {
+		t.Fatalf("server_detected for %d devices, want 4", len(detected))
+	}
+	for dev, at := range detected {
+		want := lastPing[dev] + 50*time.Millisecond + 30*time.Second
+		if d := at - want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("%s declared gone at %v, want the last PING (%v) + 50 ms + 30 s = %v", dev, at, lastPing[dev], want)
+		}
+	}
 }

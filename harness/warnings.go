@@ -25,16 +25,20 @@ const lowDelivery = 0.5
 //     devices behind it, naming both numbers;
 //   - a group whose fixed keep-alive (the fixed-interval strategies and
 //     tcp-keepalive; adaptive strategies are left alone, since finding the
-//     timeout is their job) is above the shortest TCP idle timeout of its
-//     network's NAT chain.
+//     timeout is their job) is above the shortest idle timeout of its
+//     network's NAT chain for its transport: TCP's established timeout,
+//     or for QUIC the UDP stream timeout (a QUIC flow answers at once, so
+//     NATs treat it as a stream: Linux udp_timeout_stream).
 //
 // natsim validate prints them, Run puts them in summary.json's warnings.
 // It reads only the configuration: no world is built. Mixture layers are
 // not checked (each instance draws its own preset).
 func Warnings(s *scenarios.Scenario) ([]string, error) {
 	var out []string
-	idle := map[string]nat.Config{} // network -> the layer with the shortest TCP idle timeout
-	idleAt := map[string]string{}
+	// network -> the shortest TCP and UDP stream idle timeouts of its
+	// chain, and the layers that set them
+	idleTCP, idleUDP := map[string]time.Duration{}, map[string]time.Duration{}
+	idleTCPAt, idleUDPAt := map[string]string{}, map[string]string{}
 	for _, name := range sortedKeys(s.Networks) {
 		nc := s.Networks[name]
 		devices := devicesOn(s, name)
@@ -52,8 +56,11 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 				return nil, err
 			}
 			at := fmt.Sprintf("networks.%s.nat[%d] (%s)", name, li, l.Preset)
-			if c, ok := idle[name]; !ok || cfg.TCP.Established < c.TCP.Established {
-				idle[name], idleAt[name] = cfg, at
+			if c, ok := idleTCP[name]; !ok || cfg.TCP.Established < c {
+				idleTCP[name], idleTCPAt[name] = cfg.TCP.Established, at
+			}
+			if c, ok := idleUDP[name]; cfg.UDP.Established > 0 && (!ok || cfg.UDP.Established < c) {
+				idleUDP[name], idleUDPAt[name] = cfg.UDP.Established, at
 			}
 			if l.Scope == scenarios.ScopePerDevice {
 				continue // one subscriber: the device
@@ -79,13 +86,17 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 		if ka <= 0 {
 			continue
 		}
+		idle, idleAt, proto := idleTCP, idleTCPAt, "TCP"
+		if g.Transport.Name == scenarios.TransportQUIC {
+			idle, idleAt, proto = idleUDP, idleUDPAt, "UDP"
+		}
 		for _, net := range groupNetworks(g) {
 			c, ok := idle[net]
-			if !ok || ka <= c.TCP.Established {
+			if !ok || ka <= c {
 				continue
 			}
-			out = append(out, fmt.Sprintf("groups.%s: %s %s is above the %s TCP idle timeout of %s: a connection idle that long loses its NAT mapping before the next keep-alive",
-				gn, what, scenarios.FormatDuration(ka), scenarios.FormatDuration(c.TCP.Established), idleAt[net]))
+			out = append(out, fmt.Sprintf("groups.%s: %s %s is above the %s %s idle timeout of %s: a connection idle that long loses its NAT mapping before the next keep-alive",
+				gn, what, scenarios.FormatDuration(ka), scenarios.FormatDuration(c), proto, idleAt[net]))
 		}
 	}
 	return out, nil

@@ -95,6 +95,17 @@ func TestWarnings(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("sized pools and a short keep-alive still warn: %q", got)
 	}
+	// A QUIC group's keep-alive is held against the UDP stream timeout
+	// (cgnat-typical's 5 min), not TCP's 2h4m.
+	quic := []string{"networks.cell.nat[0].public_addresses=3", "networks.home.nat[1].public_addresses=2", "groups.fixed.transport={name: quic, idle_timeout: 1h, server_idle_timeout: 1h}"}
+	got, _ = Warnings(load(t, twoNets, append(quic, "groups.fixed.strategy.interval=10m")...))
+	want = []string{"groups.fixed: keep-alive interval 10m is above the 5m UDP idle timeout of networks.cell.nat[0] (cgnat-typical): a connection idle that long loses its NAT mapping before the next keep-alive"}
+	if !slices.Equal(got, want) {
+		t.Errorf("QUIC at 10m:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got, _ = Warnings(load(t, twoNets, append(quic, "groups.fixed.strategy.interval=4m")...)); len(got) != 0 {
+		t.Errorf("QUIC at 4m, under the 5m UDP timeout, warns: %q", got)
+	}
 }
 
 // TestBigPool runs a layer whose pool does not fit in a /24: its

@@ -116,8 +116,11 @@ func (v *validator) presenceGroup(p string, g *Group, s *Scenario) {
 		}
 	}
 	if w := g.Will; w != nil {
-		if g.PushKeepAlive == 0 && s.Server.HeartbeatTimeout == 0 {
-			v.errorf(p+".will", "a will needs push_keepalive (or server.heartbeat_timeout): without a keep-alive the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)")
+		// A QUIC server closes a silent connection at the effective idle
+		// timeout (RFC 9000 §10.1), so it needs no MQTT keep-alive to
+		// declare the device gone.
+		if g.PushKeepAlive == 0 && s.Server.HeartbeatTimeout == 0 && g.Transport.Name != TransportQUIC {
+			v.errorf(p+".will", "a will needs push_keepalive, server.heartbeat_timeout or transport quic: without a keep-alive or an idle timeout the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)")
 		}
 		if w.QoS != 0 && w.QoS != 1 {
 			v.errorf(p+".will.qos", "must be 0 or 1, got %d", w.QoS)

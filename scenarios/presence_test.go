@@ -26,7 +26,7 @@ func TestPresenceErrors(t *testing.T) {
 		{"network does not apply", base + "timeline:\n  - {at: 5m, type: device-off, group: phones, network: home}\n",
 			`t.yaml:13:47: timeline[0]: field "network" does not apply to device-off events`},
 		{"will without a keep-alive", base + "    will: {payload: gone}\n",
-			`t.yaml:12:11: groups.phones.will: a will needs push_keepalive (or server.heartbeat_timeout): without a keep-alive the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)`},
+			`t.yaml:12:11: groups.phones.will: a will needs push_keepalive, server.heartbeat_timeout or transport quic: without a keep-alive or an idle timeout the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)`},
 		{"heartbeat_timeout without heartbeat", base + "server: {heartbeat_timeout: 5s}\n",
 			`t.yaml:12:29: server.heartbeat_timeout: needs server.heartbeat (the probe interval)`},
 		{"will topic with a wildcard", base + "    push_keepalive: 60s\n    will: {topic: presence/#}\n",

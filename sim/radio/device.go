@@ -168,6 +168,17 @@ type Device struct {
 	// the device small when energy is not split).
 	owner   uint8
 	byOwner *[][numCauses]float64
+	// power is nil until the device is first switched off (PowerOff): a
+	// pointer keeps the device small when no scenario switches it off.
+	power *powerState
+}
+
+// powerState is when a device was switched off.
+type powerState struct {
+	// off is set while the device is off, since offSince (UnixNano);
+	// offTotal is the time it spent off before that.
+	off                bool
+	offSince, offTotal int64
 }
 
 // MaxOwners is the most owners SetOwners accepts.
@@ -226,7 +237,7 @@ func (d *Device) advance(t int64) {
 
 // charge adds power pw over ns nanoseconds of radio-on time to the current
 // cause, counting only the part above the idle power (the idle power is
-// accounted over the whole run in Report).
+// accounted over the time the device was on, in Report).
 func (d *Device) charge(pw float64, ns int64) {
 	d.onTime += ns
 	e := (pw - d.p.IdlePowerW) * float64(ns) / 1e9
@@ -272,6 +283,9 @@ func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner uin
 	}
 	t := max(now.UnixNano(), d.acc)
 	d.advance(t)
+	if d.power != nil && d.power.off {
+		d.powerOn(t)
+	}
 	if size > 0 {
 		e := float64(size) * d.p.DownJPerByte
 		if up {
@@ -300,6 +314,53 @@ func (d *Device) packet(now time.Time, up bool, size int, cause Cause, owner uin
 	}
 }
 
+// PowerOff switches the device off at now: a promotion or tail in
+// progress ends there, and until PowerOn the radio draws nothing, not
+// even the idle (paging) power. A device that is off sends and receives
+// nothing; a packet that comes all the same switches it back on at its
+// time. Switching off a device that is off changes nothing.
+func (d *Device) PowerOff(now time.Time) {
+	if d.power == nil {
+		d.power = &powerState{}
+	}
+	if d.power.off {
+		return
+	}
+	t := max(now.UnixNano(), d.acc)
+	d.advance(t)
+	d.k, d.anchor = -1, t
+	d.power.off, d.power.offSince = true, t
+}
+
+// PowerOn switches a device that PowerOff switched off back on at now,
+// idle. It does nothing to a device that is on.
+func (d *Device) PowerOn(now time.Time) {
+	if d.power == nil || !d.power.off {
+		return
+	}
+	t := max(now.UnixNano(), d.acc)
+	d.advance(t)
+	d.powerOn(t)
+}
+
+func (d *Device) powerOn(t int64) {
+	d.power.offTotal += t - d.power.offSince
+	d.power.off = false
+}
+
+// poweredFor is the time the device was on from its start to t (t not
+// before the last packet or power change).
+func (d *Device) poweredFor(t int64) int64 {
+	if d.power == nil {
+		return t - d.start
+	}
+	off := d.power.offTotal
+	if d.power.off {
+		off += t - d.power.offSince
+	}
+	return t - d.start - off
+}
+
 func (d *Device) small(up bool, size int) bool {
 	if up {
 		return size <= d.p.SmallUpBytes
@@ -317,7 +378,7 @@ func (d *Device) Report(now time.Time) Report {
 	}
 	t := max(now.UnixNano(), c.acc)
 	c.advance(t)
-	idleJ := d.p.IdlePowerW * float64(t-c.start) / 1e9
+	idleJ := d.p.IdlePowerW * float64(c.poweredFor(t)) / 1e9
 	r := Report{ByCauseJ: make(map[Cause]float64, numCauses), OnTime: time.Duration(c.onTime),
 		Wakeups: int(c.wakeups), IdleJ: idleJ}
 	for i, e := range c.energy {

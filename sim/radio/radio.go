@@ -56,8 +56,9 @@ type Report struct {
 	// Wakeups counts promotions from idle.
 	Wakeups int
 	// IdleJ is the part of EnergyJ spent in idle (paging, Wi-Fi standby);
-	// ByCauseJ counts it under CauseOther. It is the same for any traffic,
-	// so subtract it to compare strategies.
+	// ByCauseJ counts it under CauseOther. It depends only on how long the
+	// device was on (Device.PowerOff), not on traffic, so subtract it to
+	// compare strategies.
 	IdleJ float64
 	// ByOwnerJ splits the energy above idle by owner (index) and cause
 	// when the device's owners were set (Device.SetOwners); nil otherwise.

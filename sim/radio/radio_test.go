@@ -291,6 +291,35 @@ func TestValidateNamesField(t *testing.T) {
 	}
 }
 
+// A device switched off in the middle of a keep-alive's tail stops there
+// and draws nothing, not even idle paging, until it is switched on.
+func TestPowerOffCutsTailAndIdle(t *testing.T) {
+	d := mustDevice(t, "lte-huang2012")
+	keepAlive(d, t0.Add(time.Minute), 50*time.Millisecond)
+	d.PowerOff(t0.Add(time.Minute + 5*time.Second))
+	d.PowerOff(t0.Add(time.Minute + 6*time.Second)) // already off: no change
+	d.PowerOn(t0.Add(11*time.Minute + 5*time.Second))
+	r := d.Report(t0.Add(12 * time.Minute))
+	if r.OnTime != 5*time.Second {
+		t.Errorf("on time = %v, want the 5 s before the device went off", r.OnTime)
+	}
+	if want := lteIdleW * (2 * time.Minute).Seconds(); !within(r.IdleJ, want, 1e-9) {
+		t.Errorf("idle = %.4f J, want %.4f J (2 of 12 minutes on)", r.IdleJ, want)
+	}
+	if want := 0.26*(1.21-lteIdleW) + 4.74*(1.06-lteIdleW); !within(r.EnergyJ-r.IdleJ, want, 0.02) {
+		t.Errorf("energy above idle = %.3f J, want %.3f J (promotion and 4.74 s of tail)", r.EnergyJ-r.IdleJ, want)
+	}
+
+	// A packet while off switches the device on at its time.
+	e := mustDevice(t, "lte-huang2012")
+	e.PowerOff(t0)
+	e.Packet(t0.Add(time.Minute), true, 66, CauseKeepAlive)
+	e.PowerOn(t0.Add(90 * time.Second)) // already on: no change
+	if r := e.Report(t0.Add(2 * time.Minute)); !within(r.IdleJ, lteIdleW*60, 1e-9) || r.Wakeups != 1 {
+		t.Errorf("idle %.4f J, %d wake-ups; want %.4f J (on from 1 min) and 1", r.IdleJ, r.Wakeups, lteIdleW*60)
+	}
+}
+
 // The device state must stay small: 100k devices per run.
 func TestDeviceSize(t *testing.T) {
 	if s := unsafe.Sizeof(Device{}); s > 96 {
