@@ -52,6 +52,9 @@ type appState struct {
 	clientID  string     // the push client its pushes go to
 	topic     string
 	strategy  string
+	tr        *groupTransport // an own app's transport, to srv
+	srv       *builtServer    // an own app's server (appservers.go)
+	quic      quicCounts      // an own app's connection's QUIC events
 	sent      int
 	delivered int
 	latencies []float64
@@ -79,6 +82,10 @@ func (r *runner) buildApps(g *groupState, ds *devState, ns *netState, bo push.Ba
 	if r.ext != nil {
 		return fmt.Errorf("%s: apps need the built-in server (server.external is set)", p)
 	}
+	if err := r.buildAppTransports(g); err != nil {
+		return err
+	}
+	trs := r.appTransports(g)
 	da := &deviceApps{byTopic: map[string]*appState{}, byPort: map[uint16]*connState{}}
 	ds.apps = da
 	alarm := alarmModel(gc.Alarm, r.rng("alarm", ds.name), r.start, gc.Alarm.Model == scenarios.AlarmWindow)
@@ -122,6 +129,7 @@ func (r *runner) buildApps(g *groupState, ds *devState, ns *netState, bo push.Ba
 			return fmt.Errorf("%s[%d].strategy: %w", p, i, err)
 		}
 		as.strategy = st.Name()
+		as.tr, as.srv = trs[i], r.appServer(a.Name)
 		as.conn = &connState{strat: st, owner: len(ds.conns)}
 		if !shared {
 			as.conn.owner++ // owner 0 is the (absent) shared connection
@@ -137,12 +145,20 @@ func (r *runner) buildApps(g *groupState, ds *devState, ns *netState, bo push.Ba
 // appClient builds the push client of connection cs (owned by app, or the
 // device's shared one when app is nil) and adds cs to the device's.
 func (r *runner) appClient(ds *devState, cs *connState, app *appState, ns *netState, bo push.Backoff, alarm *strategy.AlarmModel, id, topic string, bestEffort bool) error {
+	gt := ds.g.transport
+	if app != nil && app.tr != nil {
+		gt = app.tr
+	}
 	cc := r.clientConfig(ds.g, ns, bo, id)
+	if gt.cfg.Name == scenarios.TransportQUIC {
+		cc.TLS = push.TLSModel{} // the handshake is QUIC's own
+	}
 	cc.Topic = topic
 	cc.BestEffort = bestEffort
 	cc.Alarm = alarm
+	cc.Will = willFor(ds.g.cfg, id)
 	cc.Observer = push.ClientObserverFunc(func(ev push.ClientEvent) { ds.connEvent(cs, app, ev) })
-	base, err := r.dialer(ds, id)
+	base, err := r.dialer(ds, id, gt, app)
 	if err != nil {
 		return err
 	}
@@ -221,8 +237,9 @@ func (r *runner) buildAppWorkloads(g *groupState) error {
 			if err != nil {
 				return err
 			}
+			srv := r.serverOf(as)
 			r.armPushes(sch, func() {
-				if _, err := r.srv.Publish(as.clientID, as.topic, payload, qos, ttl); err == nil {
+				if _, err := srv.Publish(as.clientID, as.topic, payload, qos, ttl); err == nil {
 					as.sent++
 					ds.sent++
 				}
@@ -404,6 +421,14 @@ func (r *runner) appResults(g *groupState, gs *GroupSummary, m map[string]float6
 			as.Connection = string(scenarios.AppOwn)
 			as.KeepalivesPerDeviceHour, as.Reconnects, as.EnergyJPerDeviceDay = c.KeepalivesPerDeviceHour, c.Reconnects, c.EnergyJPerDeviceDay
 		}
+		var q quicCounts
+		for _, ds := range g.devs {
+			a := ds.apps.list[k]
+			q.migrations += a.quic.migrations
+			q.idleCloses += a.quic.idleCloses
+			q.statelessResets += a.quic.statelessResets
+		}
+		appTransportSummary(&as, first, q)
 		gs.Apps = append(gs.Apps, as)
 		suffix := "@" + g.name + "/" + as.Name
 		set := func(k string, v float64) { m[k+suffix] = v }
@@ -414,6 +439,24 @@ func (r *runner) appResults(g *groupState, gs *GroupSummary, m map[string]float6
 		set("keepalives_per_device_hour", as.KeepalivesPerDeviceHour)
 		set("reconnects", float64(as.Reconnects))
 		set("energy_j_per_device_day", as.EnergyJPerDeviceDay)
+		set("quic_migrations", float64(q.migrations))
+		set("quic_idle_closes", float64(q.idleCloses))
+		set("quic_stateless_resets", float64(q.statelessResets))
 		setDist(m, "latency_s", suffix, lat)
+	}
+}
+
+// appTransportSummary fills an own app's server, transport and QUIC
+// counters q (summed over the group's devices) in its summary.
+func appTransportSummary(as *AppSummary, first *appState, q quicCounts) {
+	if first.tr == nil {
+		return
+	}
+	if first.srv != nil {
+		as.Server = first.srv.ap.String()
+	}
+	as.Transport = string(first.tr.cfg.Name)
+	if first.tr.cfg.Name == scenarios.TransportQUIC {
+		as.QUICMigrations, as.QUICIdleCloses, as.QUICStatelessResets = &q.migrations, &q.idleCloses, &q.statelessResets
 	}
 }

@@ -92,7 +92,7 @@ func (ds *devState) connEvent(cs *connState, app *appState, ev push.ClientEvent)
 				cs.detections = append(cs.detections, ev.Time.Sub(cs.deathAt).Seconds())
 			}
 			cs.deathAt = time.Time{}
-			r.emit(event{kind: "conn_down", device: ds.name, reason: ds.downReason(ev.Reason), app: an})
+			r.emit(event{kind: "conn_down", device: ds.name, reason: ds.downReason(ev.Reason, app), app: an})
 		}
 	case push.ClientKeepAliveSent:
 		cs.keepalives++
@@ -156,7 +156,7 @@ func (r *runner) natObserver(ls *layerState, owner *devState) nat.Observer {
 		if ds != nil && outer {
 			ds.countMapping(e.Kind == nat.MappingCreated)
 		}
-		if e.Remote != r.srvAP || ds == nil {
+		if !r.isPushServer(e.Remote) || ds == nil {
 			return
 		}
 		cs := ds.connFor(e.Inside.Port())
@@ -188,7 +188,7 @@ func (r *runner) sample() {
 	t := r.w.Now().Sub(r.start)
 	open := 0
 	if r.srv != nil {
-		open = r.srv.Stats().ConnectionsOpen
+		r.eachServer(func(srv *push.Server) { open += srv.Stats().ConnectionsOpen })
 	} else if r.ext != nil {
 		open = r.ext.open
 	}
@@ -255,9 +255,7 @@ func (r *runner) run(ctx context.Context) error {
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
 	}
-	if r.srv != nil {
-		r.srv.Expire()
-	}
+	r.eachServer((*push.Server).Expire)
 	r.closeExternal()
 	if r.pcap != nil {
 		if err := r.w.FlushCapture(); err != nil {

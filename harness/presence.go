@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -99,11 +100,9 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 	p.goneAt = now
 	p.detected = false
 	p.tracked = false
-	if r.srv != nil {
-		if info, ok := r.srv.Session(ds.name); ok && info.Online {
-			p.tracked = true
-			p.outages++
-		}
+	if r.srv != nil && r.sessionOnline(ds) {
+		p.tracked = true
+		p.outages++
 	}
 	r.emit(event{kind: "device_gone", device: ds.name, reason: string(kind)})
 	switch kind {
@@ -157,7 +156,7 @@ func (r *runner) reappear(ds *devState, kind scenarios.EventType) {
 // device said goodbye (DISCONNECT), came back (takeover) or the server
 // stopped.
 func (r *runner) sessionLost(ev push.ServerEvent) {
-	ds := r.byClient[ev.ClientID]
+	ds := r.sessionDevice(ev.ClientID)
 	if ds == nil {
 		return
 	}
@@ -166,7 +165,7 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 		return
 	}
 	p := &ds.pres
-	cause := ds.serverCause(ev.Reason)
+	cause := ds.serverCause(ev.Reason, ev.ClientID)
 	switch {
 	case p.goneAt.IsZero():
 		p.falseOffline++
@@ -185,20 +184,33 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 	}
 }
 
-// serverCause names why the server ended a device's session: the push
-// reason, except that on QUIC a timeout is the server's idle timeout
-// (RFC 9000 §10.1; QUIC probes until it expires rather than giving up on
-// retransmissions as TCP does), named as the device side names it.
-func (ds *devState) serverCause(reason push.Reason) string {
-	if reason == push.ReasonTimedOut && ds.g.isQUIC() {
+// serverCause names why the server ended the session of ds's connection
+// with client ID id: the push reason, except that on QUIC a timeout is the
+// server's idle timeout (RFC 9000 §10.1; QUIC probes until it expires
+// rather than giving up on retransmissions as TCP does), named as the
+// device side names it. The transport is the connection's: an own app's
+// may differ from the group's.
+func (ds *devState) serverCause(reason push.Reason, id string) string {
+	quic := ds.g.isQUIC()
+	if ds.apps != nil && id != ds.name {
+		for _, a := range ds.apps.list {
+			if a.clientID == id && a.tr != nil {
+				quic = a.tr.cfg.Name == scenarios.TransportQUIC
+			}
+		}
+	}
+	if reason == push.ReasonTimedOut && quic {
 		return "quic_idle_timeout"
 	}
 	return reason.String()
 }
 
-// listenPresence registers the provider's presence subscriber on the
-// built-in server: it receives every will and birth message of the
-// groups with a will and records presence_lost / presence_back events.
+// listenPresence registers the provider's presence subscriber on every
+// built-in server (the platform's and each own app's): it receives every
+// will and birth message of the groups with a will and records
+// presence_lost / presence_back events. With apps every connection carries
+// the group's will to its own server, {device} standing for its client ID
+// (the device, or <device>/<app> for an own app).
 func (r *runner) listenPresence() error {
 	type entry struct {
 		ds      *devState
@@ -213,26 +225,32 @@ func (r *runner) listenPresence() error {
 			continue
 		}
 		for _, ds := range g.devs {
-			topics[strings.ReplaceAll(w.Topic, "{device}", ds.name)] = entry{ds, w.Payload, w.OnlinePayload, true}
+			for _, id := range ds.sessionIDs() {
+				topics[strings.ReplaceAll(w.Topic, "{device}", id)] = entry{ds, w.Payload, w.OnlinePayload, true}
+			}
 		}
 	}
 	if len(topics) == 0 || r.srv == nil {
 		return nil
 	}
-	return r.srv.Listen("#", func(topic string, payload []byte, at time.Time) {
-		e, ok := topics[topic]
-		if !ok {
-			return
-		}
-		switch string(payload) {
-		case e.lost:
-			e.ds.pres.lost++
-			r.emit(event{kind: "presence_lost", device: e.ds.name})
-		case e.back:
-			e.ds.pres.back++
-			r.emit(event{kind: "presence_back", device: e.ds.name})
-		}
+	var err error
+	r.eachServer(func(srv *push.Server) {
+		err = errors.Join(err, srv.Listen("#", func(topic string, payload []byte, at time.Time) {
+			e, ok := topics[topic]
+			if !ok {
+				return
+			}
+			switch string(payload) {
+			case e.lost:
+				e.ds.pres.lost++
+				r.emit(event{kind: "presence_lost", device: e.ds.name})
+			case e.back:
+				e.ds.pres.back++
+				r.emit(event{kind: "presence_back", device: e.ds.name})
+			}
+		}))
 	})
+	return err
 }
 
 // presenceResults adds the presence summary and metrics of groups that
@@ -373,4 +391,58 @@ func (ds *devState) eachClient(f func(*push.Client)) {
 			f(cs.client)
 		}
 	}
+}
+
+// sessionOnline reports whether the server of any push connection of ds
+// holds a live session for it: the platform's for the device's connection,
+// each own app's server for the app's.
+func (r *runner) sessionOnline(ds *devState) bool {
+	online := func(srv *push.Server, id string) bool {
+		info, ok := srv.Session(id)
+		return ok && info.Online
+	}
+	if ds.apps == nil {
+		return online(r.srv, ds.name)
+	}
+	if ds.client != nil && online(r.srv, ds.name) {
+		return true
+	}
+	for _, a := range ds.apps.list {
+		if a.conn != nil && online(r.serverOf(a), a.clientID) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionIDs returns the client IDs of ds's push connections: the device
+// name for its own (or shared) one, <device>/<app> for each own app's.
+func (ds *devState) sessionIDs() []string {
+	if ds.apps == nil {
+		return []string{ds.name}
+	}
+	var ids []string
+	if ds.client != nil {
+		ids = append(ids, ds.name)
+	}
+	for _, a := range ds.apps.list {
+		if a.conn != nil {
+			ids = append(ids, a.clientID)
+		}
+	}
+	return ids
+}
+
+// sessionDevice returns the device whose push connection has client ID id:
+// the device itself, or the device of an own app's <device>/<app>.
+func (r *runner) sessionDevice(id string) *devState {
+	if ds := r.byClient[id]; ds != nil {
+		return ds
+	}
+	if i := strings.LastIndexByte(id, '/'); i > 0 {
+		if ds := r.byClient[id[:i]]; ds != nil && ds.apps != nil {
+			return ds
+		}
+	}
+	return nil
 }

@@ -96,6 +96,9 @@ type runner struct {
 	start time.Time
 	end   time.Time
 
+	platform *builtServer // the built-in server (srv, srvAP) and its host
+	appSrv   *appServers  // own apps' servers (appservers.go); nil without own apps
+
 	nets     map[string]*netState
 	netNames []string
 	warnings []string // Warnings(sc), for summary.json
@@ -304,11 +307,30 @@ func (r *runner) buildServer(gnames []string) error {
 			return fmt.Errorf("groups.%s.tls: the built-in server speaks one TLS model; every group must use the same", gn)
 		}
 	}
-	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent), KeepAliveFactor: s.Server.KeepAliveFactor}
+	bs, err := r.newServer("server", "server", &s.Server, tls, ServerAddr)
+	if err != nil {
+		return err
+	}
+	r.platform, r.srv, r.srvAP = bs, bs.srv, bs.ap
+	return r.buildAppServers(gnames)
+}
+
+// builtServer is one built-in push server on a host of its own.
+type builtServer struct {
+	srv  *push.Server
+	host *sim.Host
+	ap   netip.AddrPort // its TCP listener
+}
+
+// newServer builds a built-in push server with settings cfg and TLS model
+// tls (nil: none) on a new host at addr, listening on cfg's TCP port.
+// where prefixes errors (the settings' path).
+func (r *runner) newServer(where, host string, cfg *scenarios.Server, tls *scenarios.TLSCost, addr netip.Addr) (*builtServer, error) {
+	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent), KeepAliveFactor: cfg.KeepAliveFactor}
 	if tls != nil {
 		sc.TLS = tlsModel(*tls)
 	}
-	if o := s.Server.Offline; o != nil {
+	if o := cfg.Offline; o != nil {
 		switch o.Policy {
 		case scenarios.OfflineKeepAll:
 			sc.Offline = push.KeepAll
@@ -323,30 +345,28 @@ func (r *runner) buildServer(gnames []string) error {
 		sc.Offline = push.KeepLast
 		sc.DefaultTTL = scenarios.DefaultOfflineTTL
 	}
-	sc.Heartbeat.Interval = s.Server.Heartbeat
-	sc.Heartbeat.AckTimeout = s.Server.HeartbeatTimeout
-	if t := s.Server.TCP; t != nil {
+	sc.Heartbeat.Interval = cfg.Heartbeat
+	sc.Heartbeat.AckTimeout = cfg.HeartbeatTimeout
+	if t := cfg.TCP; t != nil {
 		sc.TCP.KeepAlive = strategy.TCPKeepAlive{Idle: t.KeepAliveIdle, Interval: t.KeepAliveInterval, Count: t.KeepAliveCount}
 		sc.TCP.UserTimeout = t.UserTimeout
 	}
 	srv, err := push.NewServer(r.w.Clock(), sc)
 	if err != nil {
-		return fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	r.srv = srv
-	port := s.Server.Port
+	port := cfg.Port
 	if port == 0 {
 		port = scenarios.DefaultServerPort
 	}
-	h, err := r.w.AddHost(sim.HostConfig{Name: "server", Addr: ServerAddr})
+	h, err := r.w.AddHost(sim.HostConfig{Name: host, Addr: addr})
 	if err != nil {
-		return fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if _, err := h.ListenTCP(uint16(port), srv.AcceptConn, srv.Config().TCP.TCPOptions()); err != nil {
-		return fmt.Errorf("server: listen on %d: %w", port, err)
+		return nil, fmt.Errorf("%s: listen on %d: %w", where, port, err)
 	}
-	r.srvAP = netip.AddrPortFrom(ServerAddr, uint16(port))
-	return nil
+	return &builtServer{srv: srv, host: h, ap: netip.AddrPortFrom(addr, uint16(port))}, nil
 }
 
 func linkConfig(kind scenarios.NetworkKind, access, core scenarios.Link) sim.LinkConfig {
@@ -690,7 +710,7 @@ func (r *runner) buildGroups(gnames []string) error {
 					Alarm:       alarmModel(gc.Alarm, crng, r.start, false),
 					Will:        willFor(gc, ds.name),
 				}
-				dial, err := r.dialer(ds, ds.name)
+				dial, err := r.dialer(ds, ds.name, g.transport, nil)
 				if err != nil {
 					return fmt.Errorf("groups.%s.transport: %w", gn, err)
 				}
@@ -1030,7 +1050,7 @@ func (r *runner) buildTimeline() error {
 				}
 			})
 		case scenarios.EventQUICServerRestart:
-			if g == nil || !g.isQUIC() {
+			if g == nil || !r.usesQUIC(g) {
 				return fmt.Errorf("%s: quic-server-restart needs a quic group", where)
 			}
 			r.sched.At(at, func() { r.restartQUIC(g) })

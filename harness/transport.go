@@ -10,15 +10,18 @@ import (
 	"github.com/natsim/natsim/sim/quic"
 )
 
-// groupTransport is how a group's devices reach the push server: TCP
-// through the devices' stacks to the server's TCP listener, or QUIC to a
-// listener of the group's own on the server host (its own UDP port, so
-// that each group's server-side settings, idle timeout and migration,
-// apply to its connections only).
+// groupTransport is how a group's devices (or an own app of the group)
+// reach their push server: TCP through the devices' stacks to the
+// server's TCP listener, or QUIC to a listener of its own on the server
+// host (its own UDP port, so that each group's, or app's, server-side
+// settings, idle timeout and migration, apply to its connections only).
 type groupTransport struct {
-	cfg scenarios.Transport
-	ln  *quic.Listener
-	ap  netip.AddrPort // the QUIC listener's address
+	cfg   scenarios.Transport
+	where string         // its scenario path, for errors
+	tcp   netip.AddrPort // the server's TCP listener
+	srv   *push.Server   // the server QUIC connections are handed to
+	ln    *quic.Listener
+	ap    netip.AddrPort // the QUIC listener's address
 	// srvCfg and listen reopen the listener after a quic-server-restart.
 	srvCfg quic.Config
 	listen quic.ListenFunc
@@ -29,74 +32,93 @@ type quicCounts struct {
 	migrations, idleCloses, statelessResets int
 }
 
-// buildTransport prepares group g's transport; quicIndex numbers the QUIC
-// groups (in name order) to give each its UDP port: the server port plus
-// the index.
+// buildTransport prepares group g's transport to the built-in server;
+// quicIndex numbers the QUIC groups (in name order) to give each its UDP
+// port: the server port plus the index.
 func (r *runner) buildTransport(g *groupState, quicIndex int) error {
-	g.transport = &groupTransport{cfg: g.cfg.Transport}
-	if g.cfg.Transport.Name != scenarios.TransportQUIC {
-		return nil
+	where := "groups." + g.name + ".transport"
+	if g.cfg.Transport.Name == scenarios.TransportQUIC && r.srv == nil {
+		return fmt.Errorf("%s: quic needs the built-in server", where)
 	}
-	if r.srv == nil {
-		return fmt.Errorf("groups.%s.transport: quic needs the built-in server", g.name)
+	gt, err := r.newTransport(where, g.cfg.Transport, r.platform, quicIndex, g.name)
+	g.transport = gt
+	return err
+}
+
+// newTransport prepares transport t (written at where) to server bs; a
+// QUIC transport gets a listener of its own on bs's host, UDP port bs's
+// port plus quicIndex, its random stream named by key.
+func (r *runner) newTransport(where string, t scenarios.Transport, bs *builtServer, quicIndex int, key ...string) (*groupTransport, error) {
+	gt := &groupTransport{cfg: t, where: where}
+	if bs != nil {
+		gt.tcp, gt.srv = bs.ap, bs.srv
+	} else {
+		gt.tcp = r.srvAP
 	}
-	host := r.w.Hosts()[0]
-	port := int(r.srvAP.Port()) + quicIndex
+	if t.Name != scenarios.TransportQUIC {
+		return gt, nil
+	}
+	port := int(bs.ap.Port()) + quicIndex
 	if port > 65535 {
-		return fmt.Errorf("groups.%s.transport: no UDP port left above server.port %d", g.name, r.srvAP.Port())
+		return gt, fmt.Errorf("%s: no UDP port left above server.port %d", where, bs.ap.Port())
 	}
-	t := g.cfg.Transport
 	cfg := quic.Config{
 		IdleTimeout:      t.ServerIdleTimeout,
 		DisableMigration: t.Migration != nil && !*t.Migration,
-		Rand:             r.rng("quic-server", g.name),
+		Rand:             r.rng(append([]string{"quic-server"}, key...)...),
 	}
 	// The reset key is explicit so that a restarted listener keeps it.
 	cfg.StatelessResetKey = make([]byte, 16)
 	for i := range cfg.StatelessResetKey {
 		cfg.StatelessResetKey[i] = byte(cfg.Rand.Uint32())
 	}
-	g.transport.srvCfg = cfg
-	g.transport.listen = host.ListenUDP
-	g.transport.ap = netip.AddrPortFrom(ServerAddr, uint16(port))
-	return r.listenQUIC(g)
+	gt.srvCfg = cfg
+	gt.listen = bs.host.ListenUDP
+	gt.ap = netip.AddrPortFrom(bs.ap.Addr(), uint16(port))
+	return gt, r.listenQUIC(gt)
 }
 
-func (r *runner) listenQUIC(g *groupState) error {
-	gt := g.transport
-	ln, err := quic.Listen(r.w.Clock(), gt.listen, gt.ap.Port(), gt.srvCfg, r.srv.AcceptSecured)
+func (r *runner) listenQUIC(gt *groupTransport) error {
+	ln, err := quic.Listen(r.w.Clock(), gt.listen, gt.ap.Port(), gt.srvCfg, gt.srv.AcceptSecured)
 	if err != nil {
-		return fmt.Errorf("groups.%s.transport: %w", g.name, err)
+		return fmt.Errorf("%s: %w", gt.where, err)
 	}
 	gt.ln = ln
 	return nil
 }
 
-// restartQUIC is the quic-server-restart event: the group's listener
-// forgets every connection without a word to the devices and starts again
-// with the same stateless reset key, so each device learns of it from a
-// stateless reset to its next packet. The push sessions survive (the
-// session store outlives the QUIC front end).
+// restartQUIC is the quic-server-restart event: each QUIC listener of the
+// group (its own and its own apps') forgets every connection without a
+// word to the devices and starts again with the same stateless reset key,
+// so each device learns of it from a stateless reset to its next packet.
+// The push sessions survive (the session store outlives the QUIC front
+// end).
 func (r *runner) restartQUIC(g *groupState) {
-	g.transport.ln.Close()
-	if err := r.listenQUIC(g); err != nil {
-		r.errs = append(r.errs, err)
+	for _, gt := range append([]*groupTransport{g.transport}, r.appTransports(g)...) {
+		if gt == nil || gt.ln == nil {
+			continue // TCP, or a shared app
+		}
+		gt.ln.Close()
+		if err := r.listenQUIC(gt); err != nil {
+			r.errs = append(r.errs, err)
+		}
 	}
 }
 
-// dialer returns the dialer of one push client of device ds: id is the
-// client ID (the device name, or device/app for an app of its own) and
-// seeds the QUIC connection IDs, so every connection has its own.
-func (r *runner) dialer(ds *devState, id string) (push.Dialer, error) {
-	gt := ds.g.transport
+// dialer returns the dialer of one push client of device ds over
+// transport gt: id is the client ID (the device name, or device/app for an
+// app of its own) and seeds the QUIC connection IDs, so every connection
+// has its own; app is the own app the connection is for (nil for the
+// device's).
+func (r *runner) dialer(ds *devState, id string, gt *groupTransport, app *appState) (push.Dialer, error) {
 	if gt.cfg.Name != scenarios.TransportQUIC {
-		return push.DialerTo(ds.dev.DialTCP, r.srvAP), nil
+		return push.DialerTo(ds.dev.DialTCP, gt.tcp), nil
 	}
 	cfg := quic.Config{
 		IdleTimeout: gt.cfg.IdleTimeout,
 		ZeroRTT:     gt.cfg.ZeroRTT == nil || *gt.cfg.ZeroRTT,
 		Rand:        r.rng("quic", id),
-		Observer:    quic.ObserverFunc(ds.quicEvent),
+		Observer:    quic.ObserverFunc(func(ev quic.Event) { ds.quicEvent(ev, app) }),
 	}
 	d, err := quic.NewDialer(r.w.Clock(), ds.dev.ListenUDP, cfg)
 	if err != nil {
@@ -112,25 +134,44 @@ func (r *runner) dialer(ds *devState, id string) (push.Dialer, error) {
 }
 
 // quicEvent records a device's QUIC connection events (the client side:
-// see quic.EventPathMigrated for how a client learns of a rebinding).
-func (ds *devState) quicEvent(ev quic.Event) {
-	switch ev.Kind {
-	case quic.EventPathMigrated:
-		ds.quic.migrations++
-	case quic.EventIdleTimeout:
-		ds.quic.idleCloses++
-	case quic.EventStatelessReset:
-		ds.quic.statelessResets++
-	default:
+// see quic.EventPathMigrated for how a client learns of a rebinding), and
+// app's when the connection is an own app's.
+func (ds *devState) quicEvent(ev quic.Event, app *appState) {
+	if !ds.quic.add(ev.Kind) {
 		return
 	}
-	ds.r.emit(event{kind: ev.Kind.String(), device: ds.name})
+	var an string
+	if app != nil {
+		app.quic.add(ev.Kind)
+		an = app.name
+	}
+	ds.r.emit(event{kind: ev.Kind.String(), device: ds.name, app: an})
 }
 
-// downReason names why a connection ended, for conn_down events: on
-// QUIC, a timeout is the idle timeout.
-func (ds *devState) downReason(reason push.Reason) string {
-	if reason == push.ReasonTimedOut && ds.g.transport.cfg.Name == scenarios.TransportQUIC {
+// add counts a QUIC event of kind k; false when k is not counted.
+func (q *quicCounts) add(k quic.EventKind) bool {
+	switch k {
+	case quic.EventPathMigrated:
+		q.migrations++
+	case quic.EventIdleTimeout:
+		q.idleCloses++
+	case quic.EventStatelessReset:
+		q.statelessResets++
+	default:
+		return false
+	}
+	return true
+}
+
+// downReason names why a connection of the device (app's own, or the
+// device's when app is nil) ended, for conn_down events: on QUIC, a
+// timeout is the idle timeout.
+func (ds *devState) downReason(reason push.Reason, app *appState) string {
+	tr := ds.g.transport
+	if app != nil && app.tr != nil {
+		tr = app.tr
+	}
+	if reason == push.ReasonTimedOut && tr.cfg.Name == scenarios.TransportQUIC {
 		return "quic_idle_timeout"
 	}
 	return connDownReason(reason)
@@ -142,11 +183,11 @@ func (g *groupState) isQUIC() bool {
 }
 
 // addQUIC adds a device's QUIC counters to an aggregate.
+//
+// Counts are added for every device (zero on TCP): a TCP group's own apps
+// may run on QUIC.
 func (a *aggregate) addQUIC(ds *devState) {
-	if !ds.g.isQUIC() {
-		return
-	}
-	a.quic = true
+	a.quic = a.quic || ds.g.isQUIC()
 	a.quicCounts.migrations += ds.quic.migrations
 	a.quicCounts.idleCloses += ds.quic.idleCloses
 	a.quicCounts.statelessResets += ds.quic.statelessResets

@@ -80,14 +80,16 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 			subs = min(subs, max(len(cfg.PublicAddrs), 1))
 		}
 	}
-	for _, gn := range sortedKeys(s.Groups) {
-		g := s.Groups[gn]
-		ka, what := fixedKeepAlive(g)
+	// A connection's keep-alive against its NAT's idle timeout for its
+	// transport: the group's, and each own app's with its own strategy
+	// and transport.
+	check := func(where string, g *scenarios.Group, sc scenarios.Strategy, t scenarios.Transport) {
+		ka, what := fixedKeepAlive(sc)
 		if ka <= 0 {
-			continue
+			return
 		}
 		idle, idleAt, proto := idleTCP, idleTCPAt, "TCP"
-		if g.Transport.Name == scenarios.TransportQUIC {
+		if t.Name == scenarios.TransportQUIC {
 			idle, idleAt, proto = idleUDP, idleUDPAt, "UDP"
 		}
 		for _, net := range groupNetworks(g) {
@@ -95,17 +97,37 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 			if !ok || ka <= c {
 				continue
 			}
-			out = append(out, fmt.Sprintf("groups.%s: %s %s is above the %s %s idle timeout of %s: a connection idle that long loses its NAT mapping before the next keep-alive",
-				gn, what, scenarios.FormatDuration(ka), scenarios.FormatDuration(c), proto, idleAt[net]))
+			out = append(out, fmt.Sprintf("%s: %s %s is above the %s %s idle timeout of %s: a connection idle that long loses its NAT mapping before the next keep-alive",
+				where, what, scenarios.FormatDuration(ka), scenarios.FormatDuration(c), proto, idleAt[net]))
+		}
+	}
+	for _, gn := range sortedKeys(s.Groups) {
+		g := s.Groups[gn]
+		check("groups."+gn, g, g.Strategy, g.Transport)
+		for i, a := range g.Apps {
+			if a.Connection != scenarios.AppOwn || (a.Strategy == nil && a.Transport == nil) {
+				continue // the group's connection settings: checked above
+			}
+			sc, t := g.Strategy, g.Transport
+			if a.Strategy != nil {
+				sc = *a.Strategy
+			}
+			if a.Transport != nil {
+				t = *a.Transport
+			}
+			if a.Strategy == nil && t == g.Transport {
+				continue
+			}
+			check(fmt.Sprintf("groups.%s.apps[%d] (%s)", gn, i, a.Name), g, sc, t)
 		}
 	}
 	return out, nil
 }
 
-// fixedKeepAlive returns the keep-alive interval of a group whose
-// strategy keeps one fixed interval, and what to call it.
-func fixedKeepAlive(g *scenarios.Group) (time.Duration, string) {
-	st, err := strategy.New(g.Strategy.Name, (&runner{}).strategyParams(g.Strategy), rand.New(rand.NewPCG(1, 1)))
+// fixedKeepAlive returns the keep-alive interval of a strategy that keeps
+// one fixed interval, and what to call it.
+func fixedKeepAlive(sc scenarios.Strategy) (time.Duration, string) {
+	st, err := strategy.New(sc.Name, (&runner{}).strategyParams(sc), rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		return 0, ""
 	}

@@ -157,3 +157,27 @@ func TestScaleScenariosAreSized(t *testing.T) {
 		}
 	}
 }
+
+// An own app's keep-alive is held against its own transport's NAT timeout:
+// the app on QUIC at 10 m against cgnat-typical's 5 m UDP timeout warns;
+// the group's 4 m TCP keep-alive and the TCP app that inherits it do not.
+func TestWarningsPerApp(t *testing.T) {
+	s := load(t, `name: t
+duration: 10m
+networks:
+  cell: {kind: cellular, nat: [{preset: cgnat-typical}]}
+groups:
+  g:
+    count: 2
+    network: cell
+    strategy: {name: fixed, interval: 4m}
+    apps:
+      - {name: mail, connection: own}
+      - {name: chat, connection: own, strategy: {name: fixed, interval: 10m}, transport: {name: quic, idle_timeout: 1h, server_idle_timeout: 1h}}
+`)
+	got, _ := Warnings(s)
+	want := []string{"groups.g.apps[1] (chat): keep-alive interval 10m is above the 5m UDP idle timeout of networks.cell.nat[0] (cgnat-typical): a connection idle that long loses its NAT mapping before the next keep-alive"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -51,6 +51,17 @@ type AppSummary struct {
 	// EnergyJPerDeviceDay is the radio energy above idle its own
 	// connection's packets caused, per device-day (0 for a shared app).
 	EnergyJPerDeviceDay float64 `json:"energy_j_per_device_day"`
+	// Server is the host:port of an own app's push server (its provider's,
+	// shared by the app in every group); absent for a shared app.
+	Server string `json:"server,omitempty"`
+	// Transport is an own app's transport, "tcp" or "quic"; absent for a
+	// shared app.
+	Transport string `json:"transport,omitempty"`
+	// QUICMigrations, QUICIdleCloses and QUICStatelessResets count an own
+	// app's QUIC connection events (as a QUIC group's); absent on TCP.
+	QUICMigrations      *int `json:"quic_migrations,omitempty"`
+	QUICIdleCloses      *int `json:"quic_idle_closes,omitempty"`
+	QUICStatelessResets *int `json:"quic_stateless_resets,omitempty"`
 }
 
 // ConnectionSummary is one push connection of a group's devices in

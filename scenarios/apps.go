@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -25,6 +26,18 @@ type App struct {
 	// Workload is the push traffic sent to the app on every device of the
 	// group, as a top-level workload entry. Absent: the app gets no pushes.
 	Workload *Workload `yaml:"workload,omitempty"`
+	// Transport is an own-connection app's transport, written as a group's
+	// (TCP or QUIC). Default: the group's. A shared app takes none: it
+	// rides the device's connection.
+	Transport *Transport `yaml:"transport,omitempty"`
+	// Server is the built-in push server of an own-connection app's
+	// provider (the app's own servers, not the platform's): the settings of
+	// the top-level server, each field defaulting to the top-level one's.
+	// Every own app connects to a server of its own, on a host of its own;
+	// own apps of the same name in different groups share it (an app is
+	// one provider), so their settings must agree. external is not
+	// supported here. A shared app takes none.
+	Server *Server `yaml:"server,omitempty"`
 }
 
 // AppConnection says which connection an app's pushes use.
@@ -37,10 +50,12 @@ const (
 )
 
 // AppMetrics are the metrics an expectation may name for one app, written
-// "delivery_ratio@group/app". Energy and keep-alives of a shared app are
-// the shared connection's, so they are per app only for own connections.
+// "delivery_ratio@group/app". Energy, keep-alives and QUIC events of a
+// shared app are the shared connection's, so they are per app only for own
+// connections (zero for a shared app).
 var AppMetrics = []string{"pushes_sent", "pushes_delivered", "delivery_ratio", "ontime_ratio", "latency_s",
-	"keepalives_per_device_hour", "reconnects", "energy_j_per_device_day"}
+	"keepalives_per_device_hour", "reconnects", "energy_j_per_device_day",
+	"quic_migrations", "quic_idle_closes", "quic_stateless_resets"}
 
 // HasApps reports whether any group of s lists apps.
 func (s *Scenario) HasApps() bool {
@@ -69,8 +84,69 @@ func (s *Scenario) applyAppDefaults() {
 			if a.Workload != nil {
 				a.Workload.applyDefaults(has, p+".workload")
 			}
+			if a.Connection != AppOwn {
+				continue
+			}
+			if a.Transport == nil {
+				t := g.Transport
+				a.Transport = &t
+			} else {
+				a.Transport.applyDefaults(has, p+".transport")
+			}
+			a.Server = s.Server.inherit(a.Server, has, p+".server")
 		}
 	}
+}
+
+// inherit returns the settings of an app's server: top's, with the fields
+// own (written at path p) sets in its place. A nil own gives a copy of top.
+func (top Server) inherit(own *Server, has func(string) bool, p string) *Server {
+	r := top
+	if top.Offline != nil {
+		o := *top.Offline
+		r.Offline = &o
+	}
+	if top.TCP != nil {
+		t := *top.TCP
+		r.TCP = &t
+	}
+	if own == nil {
+		return &r
+	}
+	set := func(field string, f func()) {
+		if has(p + "." + field) {
+			f()
+		}
+	}
+	set("external", func() { r.External = own.External })
+	set("port", func() { r.Port = own.Port })
+	set("keepalive_factor", func() { r.KeepAliveFactor = own.KeepAliveFactor })
+	set("heartbeat", func() { r.Heartbeat = own.Heartbeat })
+	set("heartbeat_timeout", func() { r.HeartbeatTimeout = own.HeartbeatTimeout })
+	if o := own.Offline; o != nil {
+		if r.Offline == nil {
+			r.Offline = &OfflineStore{}
+		}
+		set("offline.policy", func() {
+			r.Offline.Policy = o.Policy
+			r.Offline.N = 0
+			if o.Policy == OfflineKeepN {
+				r.Offline.N = DefaultOfflineN
+			}
+		})
+		set("offline.n", func() { r.Offline.N = o.N })
+		set("offline.ttl", func() { r.Offline.TTL = o.TTL })
+	}
+	if t := own.TCP; t != nil {
+		if r.TCP == nil {
+			r.TCP = &ServerTCP{}
+		}
+		set("tcp.keepalive_idle", func() { r.TCP.KeepAliveIdle = t.KeepAliveIdle })
+		set("tcp.keepalive_interval", func() { r.TCP.KeepAliveInterval = t.KeepAliveInterval })
+		set("tcp.keepalive_count", func() { r.TCP.KeepAliveCount = t.KeepAliveCount })
+		set("tcp.user_timeout", func() { r.TCP.UserTimeout = t.UserTimeout })
+	}
+	return &r
 }
 
 // apps checks a group's apps.
@@ -110,15 +186,86 @@ func (v *validator) apps(p string, g *Group, s *Scenario) {
 			if a.Strategy != nil {
 				v.errorf(ap+".strategy", "app %q uses the device's shared connection, kept alive by %s.strategy; remove strategy or set connection: own", a.Name, p)
 			}
+			if v.src.has(ap + ".transport") {
+				v.errorf(ap+".transport", "app %q rides the device's shared connection, which runs on %s.transport; remove transport or set connection: own", a.Name, p)
+			}
+			if v.src.has(ap + ".server") {
+				v.errorf(ap+".server", "app %q rides the device's shared connection to the platform's push server (top-level server); remove server or set connection: own", a.Name)
+			}
 		case AppOwn:
 			if a.Strategy != nil {
 				v.strategy(ap+".strategy", a.Strategy)
 			}
+			v.appTransport(ap, a, p, g, s)
+			v.appServer(ap, a, name, s)
 		default:
 			v.errorf(ap+".connection", "unknown connection %q (shared or own)", a.Connection)
 		}
 		if a.Workload != nil {
 			v.workload(ap+".workload", a.Workload, s)
+		}
+	}
+}
+
+// appTransport checks an own app's transport (its own, or the group's
+// with the app's strategy): the same rules and QUIC keep-alive warning as
+// a group's, with the app's strategy and transport.
+func (v *validator) appTransport(ap string, a *App, gp string, g *Group, s *Scenario) {
+	own := v.src.has(ap + ".transport")
+	if a.Transport == nil || (!own && a.Strategy == nil) {
+		return // the group's transport and strategy: checked with the group
+	}
+	tp := ap + ".transport"
+	if !own {
+		tp = gp + ".transport"
+	}
+	if own && !v.transportSettings(tp, a.Transport, s) {
+		return
+	}
+	if a.Transport.Name != TransportQUIC {
+		return
+	}
+	st, sp := &g.Strategy, gp+".strategy"
+	if a.Strategy != nil {
+		st, sp = a.Strategy, ap+".strategy"
+	}
+	if st.Name == tcpKeepAliveStrategy {
+		v.errorf(sp+".name", "%s keeps alive with TCP keep-alive, which app %q's quic connection (%s) does not have; use an application strategy (its interval is the PING interval)", tcpKeepAliveStrategy, a.Name, tp)
+		return
+	}
+	v.quicKeepAliveWarning(sp, st, a.Transport.Effective())
+}
+
+// appServer checks an own app's server: built in, valid, and the same as
+// the server of the same app in any group before this one (an app's
+// server is one provider's, keyed by the app's name).
+func (v *validator) appServer(ap string, a *App, group string, s *Scenario) {
+	sp := ap + ".server"
+	if v.src.has(sp + ".external") {
+		v.errorf(sp+".external", "an app's server is built in; external applies to the top-level server only")
+		return
+	}
+	if v.src.has(sp) && a.Server != nil {
+		v.builtinServer(sp, a.Server)
+	}
+	for _, gn := range sortedKeys(s.Groups) {
+		if gn >= group {
+			return
+		}
+		og := s.Groups[gn]
+		if og == nil {
+			continue
+		}
+		for j := range og.Apps {
+			o := &og.Apps[j]
+			if o.Name == a.Name && o.Connection == AppOwn && !reflect.DeepEqual(o.Server, a.Server) {
+				at := sp
+				if !v.src.has(sp) {
+					at = ap
+				}
+				v.errorf(at, "app %q's server differs from groups.%s.apps[%d]'s: an app is one provider with one server, shared by every group (give both the same server settings)", a.Name, gn, j)
+				return
+			}
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package scenarios
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // appsBase is a valid scenario with apps; cases edit it.
@@ -41,6 +43,9 @@ func TestAppsLoad(t *testing.T) {
 }
 
 func TestAppsErrors(t *testing.T) {
+	own := func(fields string) string {
+		return strings.Replace(appsBase, "{name: mail}", "{name: tg, connection: own, "+fields+"}", 1)
+	}
 	tests := []struct {
 		name, src, want string
 	}{
@@ -67,7 +72,25 @@ func TestAppsErrors(t *testing.T) {
 		{"unknown app in expectation", appsBase + "expect: [delivery_ratio@phones/news >= 0.9]\n",
 			`t.yaml:13:10: expect[0]: group "phones" has no app named "news"`},
 		{"metric not per app", appsBase + "expect: [dead_detection_s.p99@phones/chat < 9]\n",
-			`t.yaml:13:10: expect[0]: metric "dead_detection_s" is not measured per app (per app: pushes_sent, pushes_delivered, delivery_ratio, ontime_ratio, latency_s, keepalives_per_device_hour, reconnects, energy_j_per_device_day)`},
+			`t.yaml:13:10: expect[0]: metric "dead_detection_s" is not measured per app (per app: pushes_sent, pushes_delivered, delivery_ratio, ontime_ratio, latency_s, keepalives_per_device_hour, reconnects, energy_j_per_device_day, quic_migrations, quic_idle_closes, quic_stateless_resets)`},
+		{"shared app with a transport", strings.Replace(appsBase, "{name: mail}", "{name: mail, transport: {name: quic}}", 1),
+			`t.yaml:12:33: groups.phones.apps[1].transport: app "mail" rides the device's shared connection, which runs on groups.phones.transport; remove transport or set connection: own`},
+		{"shared app with a server", strings.Replace(appsBase, "{name: mail}", "{name: mail, server: {port: 443}}", 1),
+			`t.yaml:12:30: groups.phones.apps[1].server: app "mail" rides the device's shared connection to the platform's push server (top-level server); remove server or set connection: own`},
+		{"app transport unknown", own("transport: {name: sctp}"),
+			`t.yaml:12:55: groups.phones.apps[1].transport.name: unknown transport "sctp" (tcp or quic)`},
+		{"app transport quic field on tcp", own("transport: {idle_timeout: 10s}"),
+			`t.yaml:12:63: groups.phones.apps[1].transport.idle_timeout: is a QUIC parameter; this transport is tcp (set name: quic)`},
+		{"app quic with tcp-keepalive", own("strategy: {name: tcp-keepalive}, transport: {name: quic}"),
+			`t.yaml:12:54: groups.phones.apps[1].strategy.name: tcp-keepalive keeps alive with TCP keep-alive, which app "tg"'s quic connection (groups.phones.apps[1].transport) does not have; use an application strategy (its interval is the PING interval)`},
+		{"app server external", own("server: {external: mqtt://127.0.0.1:1883}"),
+			`t.yaml:12:56: groups.phones.apps[1].server.external: an app's server is built in; external applies to the top-level server only`},
+		{"app server bad factor", own("server: {keepalive_factor: 0.5}"),
+			`t.yaml:12:64: groups.phones.apps[1].server.keepalive_factor: must be at least 1, got 0.5`},
+		{"app server probe without heartbeat", own("server: {heartbeat_timeout: 10s}"),
+			`t.yaml:12:65: groups.phones.apps[1].server.heartbeat_timeout: needs groups.phones.apps[1].server.heartbeat (the probe interval)`},
+		{"one app, two servers", appsBase + "  tablets:\n    count: 1\n    network: lte\n    strategy: {name: fixed, interval: 60s}\n    apps: [{name: chat, connection: own, server: {port: 443}}]\n",
+			`t.yaml:17:50: groups.tablets.apps[0].server: app "chat"'s server differs from groups.phones.apps[0]'s: an app is one provider with one server, shared by every group (give both the same server settings)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,5 +102,56 @@ func TestAppsErrors(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestAppTransportAndServerDefaults(t *testing.T) {
+	src := strings.Replace(appsBase, "duration: 1h", "duration: 1h\nserver: {keepalive_factor: 3, offline: {policy: keep-all}}", 1)
+	src = strings.Replace(src, "    strategy: {name: fixed, interval: 60s}\n", "    strategy: {name: fixed, interval: 60s}\n    transport: {name: quic, idle_timeout: 90s, server_idle_timeout: 90s}\n    tls: {round_trips: 0, client_bytes: 0, server_bytes: 0}\n", 1)
+	src = strings.Replace(src, "{name: mail}", "{name: tg, connection: own, transport: {name: tcp}, server: {port: 443, offline: {policy: keep-n}}}", 1)
+	s, err := Load("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, tg := s.Groups["phones"].Apps[0], s.Groups["phones"].Apps[1]
+	if chat.Transport == nil || chat.Transport.Name != TransportQUIC || chat.Transport.IdleTimeout != 90*time.Second {
+		t.Errorf("chat transport = %+v, want the group's quic", chat.Transport)
+	}
+	if tg.Transport == nil || tg.Transport.Name != TransportTCP {
+		t.Errorf("tg transport = %+v, want its own tcp", tg.Transport)
+	}
+	if c := chat.Server; c == nil || c.Port != DefaultServerPort || c.KeepAliveFactor != 3 || c.Offline.Policy != OfflineKeepAll {
+		t.Errorf("chat server = %+v, want the top-level server's settings", c)
+	}
+	if c := tg.Server; c == nil || c.Port != 443 || c.KeepAliveFactor != 3 || c.Offline.Policy != OfflineKeepN || c.Offline.N != DefaultOfflineN || c.Offline.TTL != DefaultOfflineTTL {
+		t.Errorf("tg server = %+v %+v, want port 443, keep-n 100 and the rest the top-level's", c, c.Offline)
+	}
+	// Rendered and loaded again, the resolved settings are the same.
+	out, err := Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Load("r.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if a := s2.Groups["phones"].Apps[1]; !reflect.DeepEqual(a.Server, tg.Server) || !reflect.DeepEqual(a.Transport, tg.Transport) {
+		t.Errorf("after render: %+v %+v, want %+v %+v", a.Server, a.Transport, tg.Server, tg.Transport)
+	}
+}
+
+// The QUIC keep-alive warning applies to an own app with its strategy and
+// transport: the group's 60 s PINGs are fine under a 90 s idle timeout,
+// the app's 120 s are not.
+func TestAppQUICKeepAliveWarning(t *testing.T) {
+	src := strings.Replace(appsBase, "{name: mail}", "{name: tg, connection: own, strategy: {name: fixed, interval: 120s}, transport: {name: quic, idle_timeout: 90s, server_idle_timeout: 90s}}", 1)
+	src = strings.Replace(src, "connection: own, workload", "connection: own, transport: {name: quic, idle_timeout: 90s, server_idle_timeout: 90s}, workload", 1)
+	s, err := Load("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Warnings()
+	if len(w) != 1 || w[0].Path != "groups.phones.apps[1].strategy.interval" {
+		t.Fatalf("warnings %v, want one at groups.phones.apps[1].strategy.interval", w)
 	}
 }

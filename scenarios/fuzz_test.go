@@ -20,6 +20,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte(base))
 	f.Add([]byte(appsBase))
+	f.Add([]byte(strings.Replace(appsBase, "{name: mail}", "{name: tg, connection: own, transport: {name: quic, idle_timeout: 60s}, server: {port: 443, offline: {policy: keep-n, n: 5}, tcp: {keepalive_idle: 60s}}}", 1)))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("a: &a {b: *a}\n"))
 	f.Add([]byte("<<: {name: x}\n"))

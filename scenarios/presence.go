@@ -141,10 +141,10 @@ func validWillTopic(t string) bool {
 }
 
 // presenceServer checks the server's heartbeat deadline.
-func (v *validator) presenceServer(srv *Server) {
-	v.nonNegative("server.heartbeat_timeout", srv.HeartbeatTimeout)
+func (v *validator) presenceServer(p string, srv *Server) {
+	v.nonNegative(p+".heartbeat_timeout", srv.HeartbeatTimeout)
 	if srv.HeartbeatTimeout > 0 && srv.Heartbeat <= 0 {
-		v.errorf("server.heartbeat_timeout", "needs server.heartbeat (the probe interval)")
+		v.errorf(p+".heartbeat_timeout", "needs %s.heartbeat (the probe interval)", p)
 	}
 }
 

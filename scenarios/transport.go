@@ -61,6 +61,20 @@ func (t *Transport) Effective() time.Duration {
 	return min(t.IdleTimeout, t.ServerIdleTimeout)
 }
 
+// usesQUIC reports whether a connection of the group's devices runs on
+// QUIC: the group's own, or an own app's.
+func (g *Group) usesQUIC() bool {
+	if g.Transport.Name == TransportQUIC {
+		return true
+	}
+	for _, a := range g.Apps {
+		if a.Connection == AppOwn && a.Transport != nil && a.Transport.Name == TransportQUIC {
+			return true
+		}
+	}
+	return false
+}
+
 // tcpKeepAliveStrategy is the strategy that keeps alive with TCP
 // keep-alive only (sim/strategy.NewTCPOnly).
 const tcpKeepAliveStrategy = "tcp-keepalive"
@@ -92,20 +106,33 @@ func (t *Transport) applyDefaults(has func(string) bool, p string) {
 
 // transport checks a group's transport; p is the group's path.
 func (v *validator) transport(p string, g *Group, s *Scenario) {
-	t := &g.Transport
-	tp := p + ".transport"
+	if !v.transportSettings(p+".transport", &g.Transport, s) || g.Transport.Name != TransportQUIC {
+		return
+	}
+	if g.Strategy.Name == tcpKeepAliveStrategy {
+		v.errorf(p+".strategy.name", "%s keeps alive with TCP keep-alive, which a quic group does not have; use an application strategy (its interval is the PING interval)", tcpKeepAliveStrategy)
+	}
+	if g.TLS != (TLSCost{}) {
+		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls")
+	}
+	v.quicKeepAliveWarning(p+".strategy", &g.Strategy, g.Transport.Effective())
+}
+
+// transportSettings checks transport t written at tp (a group's or an
+// app's); false when its name is unknown.
+func (v *validator) transportSettings(tp string, t *Transport, s *Scenario) bool {
 	switch t.Name {
 	case TransportTCP:
 		for _, f := range quicFields {
 			if v.src.has(tp + "." + f) {
-				v.errorf(tp+"."+f, "is a QUIC parameter; this group's transport is tcp (set name: quic)")
+				v.errorf(tp+"."+f, "is a QUIC parameter; this transport is tcp (set name: quic)")
 			}
 		}
-		return
+		return true
 	case TransportQUIC:
 	default:
 		v.errorf(tp+".name", "unknown transport %q (tcp or quic)", t.Name)
-		return
+		return false
 	}
 	if s.Server.External != "" {
 		v.errorf(tp+".name", "quic needs the built-in server; server.external speaks MQTT over TCP")
@@ -118,21 +145,14 @@ func (v *validator) transport(p string, g *Group, s *Scenario) {
 			v.errorf(tp+"."+f.name, "must be in [%s,%s], got %s", FormatDuration(MinQUICIdleTimeout), FormatDuration(MaxQUICIdleTimeout), FormatDuration(f.d))
 		}
 	}
-	if g.Strategy.Name == tcpKeepAliveStrategy {
-		v.errorf(p+".strategy.name", "%s keeps alive with TCP keep-alive, which a quic group does not have; use an application strategy (its interval is the PING interval)", tcpKeepAliveStrategy)
-	}
-	if g.TLS != (TLSCost{}) {
-		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls")
-	}
-	v.quicKeepAliveWarning(p, g)
+	return true
 }
 
-// quicKeepAliveWarning warns when the strategy's keep-alive interval is at
-// or above the effective idle timeout: the connection closes between two
-// PINGs.
-func (v *validator) quicKeepAliveWarning(p string, g *Group) {
-	idle := g.Transport.Effective()
-	params, ok := v.cat.Strategy(g.Strategy.Name)
+// quicKeepAliveWarning warns when strategy st's (written at path)
+// keep-alive interval is at or above idle, the effective QUIC idle
+// timeout: the connection closes between two PINGs.
+func (v *validator) quicKeepAliveWarning(path string, st *Strategy, idle time.Duration) {
+	params, ok := v.cat.Strategy(st.Name)
 	if !ok || idle <= 0 {
 		return
 	}
@@ -140,9 +160,8 @@ func (v *validator) quicKeepAliveWarning(p string, g *Group) {
 	if i < 0 {
 		return
 	}
-	path := p + ".strategy"
 	var iv time.Duration
-	if r, ok := g.Strategy.Params["interval"]; ok {
+	if r, ok := st.Params["interval"]; ok {
 		var s string
 		if r.Decode(&s) != nil {
 			return

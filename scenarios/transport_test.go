@@ -52,7 +52,7 @@ func TestTransportErrors(t *testing.T) {
 		{"    transport: {name: quik}\n", `t.yaml:10:23: groups.g.transport.name: unknown transport "quik" (tcp or quic)`},
 		{"    transport: {name: quic, idle_timeout: 2h}\n", "t.yaml:10:43: groups.g.transport.idle_timeout: must be in [1s,1h], got 2h"},
 		{"    transport: {name: quic, server_idle_timeout: 0s}\n", "t.yaml:10:50: groups.g.transport.server_idle_timeout: must be in [1s,1h], got 0s"},
-		{"    transport: {idle_timeout: 10s}\n", "t.yaml:10:31: groups.g.transport.idle_timeout: is a QUIC parameter; this group's transport is tcp (set name: quic)"},
+		{"    transport: {idle_timeout: 10s}\n", "t.yaml:10:31: groups.g.transport.idle_timeout: is a QUIC parameter; this transport is tcp (set name: quic)"},
 		{"    transport: {name: tcp, migration: false}\n", "t.yaml:10:39: groups.g.transport.migration: is a QUIC parameter"},
 		{"    transport: {name: quic}\n    tls: {round_trips: 1}\n", "t.yaml:11:10: groups.g.tls: a quic group's TLS handshake is part of QUIC's"},
 		{"    transport: {name: quic, zero_rtt: maybe}\n", "t.yaml:10:39: groups.g.transport.zero_rtt: expected true or false"},

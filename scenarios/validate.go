@@ -186,36 +186,42 @@ func (v *validator) server(s *Scenario) {
 		}
 		return
 	}
+	v.builtinServer("server", srv)
+}
+
+// builtinServer checks the built-in server settings srv written at p (the
+// top-level server or an app's).
+func (v *validator) builtinServer(p string, srv *Server) {
 	if srv.Port < 1 || srv.Port > 65535 {
-		v.errorf("server.port", "must be in [1,65535], got %d", srv.Port)
+		v.errorf(p+".port", "must be in [1,65535], got %d", srv.Port)
 	}
 	if srv.KeepAliveFactor < 1 {
-		v.errorf("server.keepalive_factor", "must be at least 1, got %g", srv.KeepAliveFactor)
+		v.errorf(p+".keepalive_factor", "must be at least 1, got %g", srv.KeepAliveFactor)
 	}
-	v.nonNegative("server.heartbeat", srv.Heartbeat)
-	v.presenceServer(srv)
+	v.nonNegative(p+".heartbeat", srv.Heartbeat)
+	v.presenceServer(p, srv)
 	if o := srv.Offline; o != nil {
 		switch o.Policy {
 		case OfflineKeepN:
 			if o.N < 1 {
-				v.errorf("server.offline.n", "keep-n needs n >= 1, got %d", o.N)
+				v.errorf(p+".offline.n", "keep-n needs n >= 1, got %d", o.N)
 			}
 		case OfflineKeepLast, OfflineKeepAll:
 			if o.N != 0 {
-				v.errorf("server.offline.n", "n applies to policy keep-n only")
+				v.errorf(p+".offline.n", "n applies to policy keep-n only")
 			}
 		default:
-			v.errorf("server.offline.policy", "unknown policy %q (keep-last, keep-n or keep-all)", o.Policy)
+			v.errorf(p+".offline.policy", "unknown policy %q (keep-last, keep-n or keep-all)", o.Policy)
 		}
-		v.nonNegative("server.offline.ttl", o.TTL)
+		v.nonNegative(p+".offline.ttl", o.TTL)
 	}
 	if t := srv.TCP; t != nil {
-		v.nonNegative("server.tcp.keepalive_idle", t.KeepAliveIdle)
-		v.positive("server.tcp.keepalive_interval", t.KeepAliveInterval)
+		v.nonNegative(p+".tcp.keepalive_idle", t.KeepAliveIdle)
+		v.positive(p+".tcp.keepalive_interval", t.KeepAliveInterval)
 		if t.KeepAliveCount < 1 {
-			v.errorf("server.tcp.keepalive_count", "must be at least 1, got %d", t.KeepAliveCount)
+			v.errorf(p+".tcp.keepalive_count", "must be at least 1, got %d", t.KeepAliveCount)
 		}
-		v.nonNegative("server.tcp.user_timeout", t.UserTimeout)
+		v.nonNegative(p+".tcp.user_timeout", t.UserTimeout)
 	}
 }
 
@@ -630,7 +636,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 	if e.Group != "" {
 		if g, ok := s.Groups[e.Group]; !ok {
 			v.errorf(p+".group", "no group named %q", e.Group)
-		} else if e.Type == EventQUICServerRestart && g != nil && g.Transport.Name != TransportQUIC {
+		} else if e.Type == EventQUICServerRestart && g != nil && !g.usesQUIC() {
 			v.errorf(p+".group", "group %q runs on %s; quic-server-restart needs a quic group", e.Group, g.Transport.Name)
 		}
 	}
