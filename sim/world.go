@@ -35,9 +35,11 @@ type Config struct {
 	// Wall runs the world on the wall clock instead of virtual time.
 	Wall bool
 	// DevicesPerStack is how many devices share one gVisor stack
-	// (default 1024). A stack's devices share one NIC, each with its
-	// own address (see sharednic.go); the shard size bounds what a
-	// stack's TCP processor and its port manager hold.
+	// (default 1024). A stack's devices share one NIC and one route,
+	// each with its own address (sharednic.go), so no lookup of a
+	// stack grows with its devices; the shard size is kept because a
+	// stack's random sources (ISNs, ports) follow it, and changing it
+	// would change every run's results.
 	DevicesPerStack int
 	// Processors is the number of TCP processor goroutines per stack.
 	// Zero means 1: gVisor sizes the pool from runtime.GOMAXPROCS(0) at
