@@ -91,9 +91,9 @@ type DeviceConfig struct {
 
 // deviceStack returns the stack the next device with profile p joins:
 // the newest stack of that profile while it has fewer than
-// DevicesPerStack NICs, else a new one. Stacks are sharded per profile.
+// DevicesPerStack devices, else a new one. Stacks are sharded per profile.
 func (w *World) deviceStack(p TCPProfile) (*netStack, error) {
-	if st := w.devStacks[p]; st != nil && st.nics < w.cfg.DevicesPerStack {
+	if st := w.devStacks[p]; st != nil && st.ndev < w.cfg.DevicesPerStack {
 		return st, nil
 	}
 	st, err := w.newStack(p)
@@ -127,8 +127,8 @@ type NetworkChange struct {
 	Network *Network   // the network after the change
 }
 
-// Device is a simulated phone: one NIC on a shared device stack, an
-// access link, and its path through middleboxes to the core.
+// Device is a simulated phone: an address on its device stack's shared
+// NIC, an access link, and its path through middleboxes to the core.
 type Device struct {
 	iface
 	name  string
@@ -138,6 +138,8 @@ type Device struct {
 	link  Link
 	up    bool
 	addr4 uint32
+	prev4 uint32 // the address before the last change, still d's on its stack
+	slot  uint32 // position on its stack, in the order of outbound packets
 
 	tap   func(Tap)
 	onNet func(NetworkChange)
@@ -190,11 +192,9 @@ func (w *World) AddDevice(cfg DeviceConfig) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
-	d.ep = &nicEP{dev: d, rawLink: rawLink{mtu: w.cfg.MTU}}
-	if err := st.addNIC(d.ep, addr); err != nil {
+	if err := st.addDevice(d, addr); err != nil {
 		return nil, fmt.Errorf("sim: device %q: %w", cfg.Name, err)
 	}
-	d.st = d.ep.st
 	d.setAddr(addr)
 	d.n.id = w.nodeID()
 	if err := w.attach(d, cfg.Network); err != nil {
@@ -318,7 +318,7 @@ func (d *Device) rebind(n *Network, old, addr netip.Addr, reason error) error {
 	d.teardown(reason)
 	w.detach(d)
 	delete(w.used, ip4(old))
-	if err := d.st.setAddr(d.ep.id, old, addr); err != nil {
+	if err := d.st.moveDevice(d, old, addr); err != nil {
 		return fmt.Errorf("sim: device %q: %w", d.name, err)
 	}
 	d.setAddr(addr)

@@ -1,8 +1,9 @@
 // Package sim is natsim's engine: a discrete-event scheduler that is also
 // the clock of every gVisor TCP/IP stack in a world, the world itself
-// (device and server hosts on gVisor stacks, one NIC per device, links
-// with latency, jitter, loss and bandwidth, chains of middleboxes such as
-// the NATs of package nat), an event-driven connection API for
+// (device and server hosts on gVisor stacks, a stack's devices on one
+// shared NIC, each with its own address, links with latency, jitter, loss
+// and bandwidth, chains of middleboxes such as the NATs of package nat),
+// an event-driven connection API for
 // applications that must not own goroutines, packet capture with virtual
 // timestamps, and a typed event stream.
 //

@@ -141,7 +141,8 @@ type floor struct {
 }
 
 // newFloor sets up n connections, with devices sharded over stacks of
-// perStack NICs as the engine shards them.
+// perStack devices on one NIC each, with the server's address on that
+// NIC too, as the engine lays them out (sharednic.go).
 func newFloor(tb testing.TB, n, perStack int, seed uint64) *floor {
 	seeds := rand.New(rand.NewPCG(seed, 0x666c6f6f72)) // "floor"
 	fn := &floorNet{base: ip4(netip.MustParseAddr("10.0.0.2"))}
@@ -154,21 +155,24 @@ func newFloor(tb testing.TB, n, perStack int, seed uint64) *floor {
 		fn.stacks = append(fn.stacks, st)
 		return st
 	}
-	addNIC := func(st *floorStack, id tcpip.NICID, a uint32) *floorEP {
-		s := st.s
-		e := &floorEP{rawLink: rawLink{mtu: 1500}, net: fn, st: st, id: id}
-		if err := s.CreateNICWithOptions(id, e, stack.NICOptions{}); err != nil {
-			tb.Fatal(err)
-		}
+	addAddr := func(st *floorStack, a uint32, peb stack.PrimaryEndpointBehavior) {
 		pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpAddr(addrOf(a)).WithPrefix()}
-		if err := s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
+		if err := st.s.AddProtocolAddress(1, pa, stack.AddressProperties{PEB: peb}); err != nil {
 			tb.Fatal(err)
 		}
-		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: id})
+	}
+	addNIC := func(st *floorStack) *floorEP {
+		s := st.s
+		e := &floorEP{rawLink: rawLink{mtu: 1500}, net: fn, st: st, id: 1}
+		if err := s.CreateNICWithOptions(1, e, stack.NICOptions{}); err != nil {
+			tb.Fatal(err)
+		}
+		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: 1})
 		return e
 	}
 	srvStack := mk()
-	fn.server = addNIC(srvStack, 1, ip4(serverAddr))
+	fn.server = addNIC(srvStack)
+	addAddr(srvStack, ip4(serverAddr), stack.CanBePrimaryEndpoint)
 	var lwq waiter.Queue
 	l, err := srvStack.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &lwq)
 	if err != nil {
@@ -181,13 +185,16 @@ func newFloor(tb testing.TB, n, perStack int, seed uint64) *floor {
 		tb.Fatal(err)
 	}
 	var cs *floorStack
+	var e *floorEP
 	conns := make([]floorConn, n)
 	wqs := make([]waiter.Queue, n)
 	for i := range n {
 		if i%perStack == 0 {
 			cs = mk()
+			e = addNIC(cs)
+			addAddr(cs, ip4(serverAddr), stack.NeverPrimaryEndpoint)
 		}
-		e := addNIC(cs, tcpip.NICID(i%perStack+1), fn.base+uint32(i))
+		addAddr(cs, fn.base+uint32(i), stack.NeverPrimaryEndpoint)
 		fn.clients = append(fn.clients, e)
 		ep, err := cs.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wqs[i])
 		if err != nil {

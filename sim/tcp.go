@@ -14,8 +14,9 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-// iface is what devices and hosts share: a NIC with one address on a
-// stack, and the sockets opened on it.
+// iface is what devices and hosts share: an address on a stack's NIC
+// (a host's own, a device stack's shared one), and the sockets opened on
+// it.
 type iface struct {
 	w     *World
 	st    *netStack
@@ -214,9 +215,10 @@ func (i *iface) DialTCP(remote netip.AddrPort, h ConnHandler, o *TCPOptions) (Co
 		ep.Close()
 		return nil, fmt.Errorf("sim: dial %s: %w", remote, err)
 	}
-	// Binding to the NIC's unique address is enough to pin the
-	// endpoint to its NIC; SO_BINDTODEVICE would add a per-device map
-	// in gVisor's port manager (about 1.4 KB per device, measured).
+	// Binding to the device's address is what makes the endpoint the
+	// device's on the shared NIC (the engine tells devices apart by
+	// source address); SO_BINDTODEVICE would add a per-device map in
+	// gVisor's port manager (about 1.4 KB per device, measured).
 	if err := ep.Bind(tcpip.FullAddress{NIC: i.ep.id, Addr: tcpAddr(i.addr)}); err != nil {
 		ep.Close()
 		return nil, fmt.Errorf("sim: dial %s: bind %s: %s", remote, i.addr, err)

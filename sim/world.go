@@ -35,9 +35,11 @@ type Config struct {
 	// Wall runs the world on the wall clock instead of virtual time.
 	Wall bool
 	// DevicesPerStack is how many devices share one gVisor stack
-	// (default 1024). Each device has its own NIC, but gVisor's route
-	// lookup on connect is linear in a stack's routes (stack.FindRoute
-	// walks the route table), so stacks are sharded to bound it.
+	// (default 1024). A stack's devices share one NIC and one route,
+	// each with its own address (sharednic.go), so no lookup of a
+	// stack grows with its devices; the shard size is kept because a
+	// stack's random sources (ISNs, ports) follow it, and changing it
+	// would change every run's results.
 	DevicesPerStack int
 	// Processors is the number of TCP processor goroutines per stack.
 	// Zero means 1: gVisor sizes the pool from runtime.GOMAXPROCS(0) at
@@ -194,13 +196,24 @@ func (w *World) Close() {
 	w.stacks = nil
 }
 
-// netStack is one gVisor stack of the world.
+// netStack is one gVisor stack of the world: a host's, or a shard of
+// devices on one shared NIC (sharednic.go).
 type netStack struct {
 	w     *World
 	idx   int
 	s     *stack.Stack
 	dirty bool
-	nics  int
+
+	// Device stacks only. nic is the NIC every device of the stack
+	// shares; ndev counts the devices that joined (a device's slot is
+	// its position); devs finds a device by source address (its
+	// current address and the one before); peers are the remote
+	// addresses put on the NIC so that gVisor's inbound source check
+	// stays a map lookup.
+	nic   *nicEP
+	ndev  int
+	devs  map[uint32]*Device
+	peers map[uint32]bool
 }
 
 // stackNewMu serialises the GOMAXPROCS dance around stack.New.
@@ -310,30 +323,26 @@ func applyProfile(s *stack.Stack, p TCPProfile) error {
 	return nil
 }
 
-// addNIC creates a NIC with one address and a default route through it.
+// addNIC creates NIC 1 of the stack, with a default route through it,
+// and puts addr on it (none when invalid).
 func (st *netStack) addNIC(ep *nicEP, addr netip.Addr) error {
-	st.nics++
-	ep.id = tcpip.NICID(st.nics)
+	ep.id = 1
 	ep.st = st
 	if err := st.s.CreateNICWithOptions(ep.id, ep, stack.NICOptions{}); err != nil {
 		return fmt.Errorf("sim: create NIC %d: %s", ep.id, err)
 	}
-	if err := st.setAddr(ep.id, netip.Addr{}, addr); err != nil {
-		return err
-	}
 	st.s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: ep.id})
+	if addr.IsValid() {
+		return st.addAddr(addr, stack.CanBePrimaryEndpoint)
+	}
 	return nil
 }
 
-func (st *netStack) setAddr(id tcpip.NICID, old, addr netip.Addr) error {
-	if old.IsValid() {
-		if err := st.s.RemoveAddress(id, tcpAddr(old)); err != nil {
-			return fmt.Errorf("sim: remove address %s from NIC %d: %s", old, id, err)
-		}
-	}
+// addAddr puts addr (/32) on the stack's NIC.
+func (st *netStack) addAddr(addr netip.Addr, peb stack.PrimaryEndpointBehavior) error {
 	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpAddr(addr).WithPrefix()}
-	if err := st.s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
-		return fmt.Errorf("sim: add address %s to NIC %d: %s", addr, id, err)
+	if err := st.s.AddProtocolAddress(1, pa, stack.AddressProperties{PEB: peb}); err != nil {
+		return fmt.Errorf("sim: add address %s: %s", addr, err)
 	}
 	return nil
 }
@@ -413,10 +422,11 @@ func (w *World) barrier() {
 			w.flushClosed()
 			continue
 		}
+		w.owners(out)
 		if len(out) > 1 {
 			// Processors and the scheduler goroutine append in racy
-			// order; order by (stack, NIC, flow), stably, so each flow
-			// keeps its own order.
+			// order; order by (stack, device, flow), stably, so each
+			// flow keeps its own order.
 			slices.SortStableFunc(out, func(a, b *packet) int {
 				if a.key1 != b.key1 {
 					return cmp.Compare(a.key1, b.key1)
@@ -426,8 +436,8 @@ func (w *World) barrier() {
 		}
 		for i, p := range out {
 			out[i] = nil
-			if p.from.dev != nil {
-				w.deviceOutput(p.from.dev, p)
+			if p.from.host == nil {
+				w.deviceOutput(p.dev, p)
 			} else {
 				w.hostOutput(p.from.host, p)
 			}
@@ -456,7 +466,7 @@ type packet struct {
 	dev   *Device // the device it belongs to, once known
 	host  *Host
 	node  *node // outbound: next box; inbound: current level (nil: public)
-	// sort keys: (stack, NIC) and flow
+	// sort keys: (stack, device slot) and flow
 	key1, key2 uint64
 }
 
@@ -481,12 +491,13 @@ func putPacket(p *packet) {
 
 // nicEP is the engine's gVisor LinkEndpoint: outbound packets are copied
 // into the world's collection; inbound packets are injected by the
-// engine on the scheduler goroutine.
+// engine on the scheduler goroutine. A host has one; a device stack's
+// devices share one (host nil), and the barrier tells their packets
+// apart by source address (netStack.devs).
 type nicEP struct {
 	rawLink
 	st   *netStack
 	id   tcpip.NICID
-	dev  *Device
 	host *Host
 }
 
@@ -533,7 +544,10 @@ func (e *nicEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		}
 		p.data = p.data[:i]
 		p.from = e
-		p.key1 = uint64(e.st.idx)<<32 | uint64(e.id)
+		p.key1 = uint64(e.st.idx) << 32
+		if e.host != nil {
+			p.key1 |= uint64(e.id)
+		}
 		p.key2 = flowKey(p.data)
 		w.mu.Lock()
 		w.out = append(w.out, p)
@@ -613,10 +627,15 @@ func srcAddr(b []byte) uint32 {
 	return binary.BigEndian.Uint32(b[12:16])
 }
 
-// deviceOutput takes a packet the device's NIC emitted now.
+// deviceOutput takes a packet device d emitted now; d is nil when its
+// source address belongs to no device of the stack.
 func (w *World) deviceOutput(d *Device, p *packet) {
 	w.stats.Packets++
 	p.dev = d
+	if d == nil {
+		w.drop(p, DropInterfaceDown, nat.DropNone, nat.Outbound, "")
+		return
+	}
 	if !d.up || srcAddr(p.data) != d.addr4 {
 		// The interface is down or the address has gone: the OS
 		// would not send it (e.g. the RST of a socket torn down on an
@@ -771,6 +790,7 @@ func (w *World) deviceStage(p *packet) {
 	if w.capt != nil {
 		w.capt.record(&d.n, p, nat.Inbound)
 	}
+	d.st.addPeer(srcAddr(p.data))
 	w.inject(d.ep, p)
 }
 
