@@ -22,6 +22,17 @@ func loadString(t testing.TB, src string) *scenarios.Scenario {
 	return s
 }
 
+// quietLTE starts a 30-minute scenario with one LTE network without
+// jitter (40 ms access, 10 ms core) and a group "phones", whose fields
+// follow.
+const quietLTE = `name: t
+duration: 30m
+networks:
+  lte: {kind: cellular, access: {latency: 40ms, jitter: 0s}, core: {latency: 10ms, jitter: 0s}}
+groups:
+  phones:
+`
+
 func runString(t testing.TB, src string) *Result {
 	t.Helper()
 	res, err := Run(context.Background(), loadString(t, src), Options{})
@@ -37,13 +48,7 @@ func runString(t testing.TB, src string) *Result {
 // (sim's TestServerGivesUpOnAVanishedDeviceAfterGVisorRetries: 804.92 s
 // with a 200 ms first RTO) end it.
 func TestPushOnlyServerDetectsByTCPGiveUp(t *testing.T) {
-	res := runString(t, `name: t
-duration: 30m
-networks:
-  lte: {kind: cellular, access: {latency: 40ms, jitter: 0s}, core: {latency: 10ms, jitter: 0s}}
-groups:
-  phones:
-    count: 3
+	res := runString(t, quietLTE+`    count: 3
     network: lte
     strategy: {name: fixed, interval: 1h}
     tls: {round_trips: 0}
@@ -187,13 +192,7 @@ func TestServerProbesVersusDeviceHeartbeats(t *testing.T) {
 // after their last PING reached the server (one-way 50 ms here): between
 // 5 and 30 s after they vanished, each with its will published.
 func TestQUICServerDetectsByIdleTimeout(t *testing.T) {
-	res := runString(t, `name: t
-duration: 30m
-networks:
-  lte: {kind: cellular, access: {latency: 40ms, jitter: 0s}, core: {latency: 10ms, jitter: 0s}}
-groups:
-  phones:
-    count: 4
+	res := runString(t, quietLTE+`    count: 4
     network: lte
     strategy: {name: fixed, interval: 25s}
     alarm: {model: exact}
