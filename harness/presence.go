@@ -15,9 +15,11 @@ import (
 )
 
 // presence is a device's server-side presence state: whether it is in an
-// outage, since when, and whether the server has noticed.
+// outage, since when, and whether the server has noticed. A device has
+// one only once it has something to record (devState.presState): most
+// devices of a large run never vanish, are never declared gone and have
+// no will.
 type presence struct {
-	group    bool      // the device's group tracks presence (events are written)
 	goneAt   time.Time // start of the current outage; zero: reachable
 	tracked  bool      // the server held a live session when it began
 	detected bool      // the server declared the session gone since
@@ -26,6 +28,27 @@ type presence struct {
 	detections                        []float64
 	causes                            map[string]int
 	lost, back                        int
+}
+
+// noPresence is the record of a device that has none yet: all zero.
+var noPresence presence
+
+// presence returns ds's presence record for reading: the zero record when
+// it has none (it is not allocated).
+func (ds *devState) presence() *presence {
+	if ds.pres == nil {
+		return &noPresence
+	}
+	return ds.pres
+}
+
+// presState returns ds's presence record for writing, allocating it on
+// first use.
+func (ds *devState) presState() *presence {
+	if ds.pres == nil {
+		ds.pres = &presence{}
+	}
+	return ds.pres
 }
 
 // tracksPresence reports whether a group's summary carries presence
@@ -92,10 +115,10 @@ func (r *runner) buildOutages() {
 // vanish makes ds unreachable now, in the way kind says, and schedules its
 // return after d (d zero: it does not come back).
 func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration) {
-	p := &ds.pres
-	if !p.goneAt.IsZero() {
+	if !ds.presence().goneAt.IsZero() {
 		return // already gone; overlapping outages do not stack
 	}
+	p := ds.presState()
 	now := r.w.Now()
 	p.goneAt = now
 	p.detected = false
@@ -141,7 +164,7 @@ func (r *runner) vanish(ds *devState, kind scenarios.EventType, d time.Duration)
 // reappear ends ds's outage: one the server had not noticed is counted as
 // undetected.
 func (r *runner) reappear(ds *devState, kind scenarios.EventType) {
-	p := &ds.pres
+	p := ds.presState() // allocated by vanish
 	if p.tracked && !p.detected {
 		p.undetected++
 	}
@@ -164,12 +187,12 @@ func (r *runner) sessionLost(ev push.ServerEvent) {
 	case push.ReasonClientDisconnect, push.ReasonTakeover, push.ReasonStopped:
 		return
 	}
-	p := &ds.pres
+	p := ds.presState() // gone (so allocated already) or counted as a false offline
 	cause := ds.serverCause(ev.Reason, ev.ClientID)
 	switch {
 	case p.goneAt.IsZero():
 		p.falseOffline++
-		if p.group {
+		if ds.g.presence {
 			r.emit(event{kind: "false_offline", device: ds.name, reason: cause})
 		}
 	case p.tracked && !p.detected:
@@ -242,10 +265,10 @@ func (r *runner) listenPresence() error {
 			}
 			switch string(payload) {
 			case e.lost:
-				e.ds.pres.lost++
+				e.ds.presState().lost++
 				r.emit(event{kind: "presence_lost", device: e.ds.name})
 			case e.back:
-				e.ds.pres.back++
+				e.ds.presState().back++
 				r.emit(event{kind: "presence_back", device: e.ds.name})
 			}
 		}))
@@ -261,7 +284,7 @@ func (r *runner) presenceResults(res *Result, days float64) {
 	for i, g := range r.groups {
 		var a presence
 		for _, ds := range g.devs {
-			a.add(&ds.pres)
+			a.add(ds.presence())
 		}
 		all.add(&a)
 		devs += len(g.devs)
@@ -334,11 +357,7 @@ func (r *runner) buildPresence() error {
 		return nil
 	}
 	for _, g := range r.groups {
-		if r.tracksPresence(g) {
-			for _, ds := range g.devs {
-				ds.pres.group = true
-			}
-		}
+		g.presence = r.tracksPresence(g)
 	}
 	r.buildOutages()
 	return r.listenPresence()

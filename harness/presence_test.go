@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/natsim/natsim/plots"
 	"github.com/natsim/natsim/scenarios"
@@ -229,5 +230,47 @@ timeline:
 		if d := at - want; d < -time.Millisecond || d > time.Millisecond {
 			t.Errorf("%s declared gone at %v, want the last PING (%v) + 50 ms + 30 s = %v", dev, at, lastPing[dev], want)
 		}
+	}
+}
+
+// Only a device with something to record has a presence record: the
+// others' stays unallocated (devState.presState), also through the
+// results, which read every device's.
+func TestPresenceRecordOnlyWhenUsed(t *testing.T) {
+	s := loadString(t, quietLTE+`    count: 4
+    network: lte
+    strategy: {name: fixed, interval: 5m}
+    tls: {round_trips: 0}
+timeline:
+  - {at: 10m, type: device-off, group: phones, fraction: 0.5, duration: 5m}
+`)
+	r, err := build(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.w.Close()
+	if err := r.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var with int
+	for _, ds := range r.devs {
+		if ds.pres != nil {
+			with++
+		}
+	}
+	if g := res.Group("phones"); with != 2 || g.PresenceSummary == nil || g.Outages != 2 {
+		t.Errorf("%d of 4 devices have a presence record, summary %+v; want the 2 that vanished, 2 outages", with, g.PresenceSummary)
+	}
+}
+
+// A run holds one devState per device: its size is the harness's share of
+// the per-device budget (docs/engine.md, "Memory of a full-stack run").
+func TestDevStateSize(t *testing.T) {
+	if s := unsafe.Sizeof(devState{}); s > 320 {
+		t.Errorf("devState is %d bytes, want <= 320: allocate what only some devices use when first needed, as presState does", s)
 	}
 }

@@ -154,11 +154,15 @@ type groupState struct {
 	radioPreset  *radio.Preset
 	reconnectsIn []int // per time bucket
 	transport    *groupTransport
+	// presence is set when the group tracks presence (tracksPresence):
+	// its false_offline events are written.
+	presence bool
 }
 
+// devState is one device of a run. A run holds one per device, so what
+// only some devices use is allocated when first needed (presState).
 type devState struct {
 	r    *runner
-	idx  int
 	name string
 	g    *groupState
 	dev  *sim.Device
@@ -172,7 +176,6 @@ type devState struct {
 	home  []*nat.Table // current per-device tables, innermost first
 
 	sched workload.Schedule
-	seq   int
 
 	sent, delivered int
 	latencies       []float64
@@ -181,7 +184,10 @@ type devState struct {
 	// device holds at its network's outermost NAT, now and at most.
 	natLive, natPeak int
 	quic             quicCounts
-	pres             presence // server-side presence (presence.go)
+	// pres is the server-side presence record (presence.go), nil until the
+	// device first has something to record: read it with presence, write
+	// it through presState.
+	pres *presence
 }
 
 // connState is one push connection of a device and its counters.
@@ -671,7 +677,7 @@ func (r *runner) buildGroups(gnames []string) error {
 		prof := &sim.TCPProfile{MinRTO: gc.TCP.MinRTO, MaxRTO: gc.TCP.MaxRTO, MaxRetries: gc.TCP.MaxRetries, SynRetries: gc.TCP.SYNRetries}
 		r.groups = append(r.groups, g)
 		for i := range gc.Count {
-			ds := &devState{r: r, idx: len(r.devs), name: fmt.Sprintf("%s/%d", gn, i), g: g}
+			ds := &devState{r: r, name: fmt.Sprintf("%s/%d", gn, i), g: g}
 			st, err := strategy.New(gc.Strategy.Name, params, r.rng("strategy", ds.name))
 			if err != nil {
 				return fmt.Errorf("groups.%s.strategy: %w", gn, err)

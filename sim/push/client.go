@@ -223,38 +223,52 @@ const (
 
 // Client is a device's push client. All methods must be called on the
 // scheduler goroutine.
+//
+// A full-stack run holds one per device (docs/engine.md, "Memory of a
+// full-stack run"): counters are 32 bits where they count events, and
+// the small fields share the last words.
 type Client struct {
 	clock sim.Clock
-	rng   *rand.Rand
 	strat strategy.Strategy
+	rng   *rand.Rand
 	dial  Dialer
-	cfg   ClientConfig
-
-	state   clientState
-	cur     *clientConn
-	network strategy.Network
-	attempt int // failed attempts since the last successful connection
+	cur   *clientConn
+	// cfg.Network is the network the device is on now (NetworkChanged).
+	cfg ClientConfig
 
 	retry   tcpip.Timer
 	connTO  tcpip.Timer
 	kaTimer tcpip.Timer
-	kaAt    time.Time // when kaTimer fires: its pending alarm on the device
 	ackTO   tcpip.Timer
+	kaAt    time.Time // when kaTimer fires: its pending alarm on the device
 
 	connectedAt time.Time
 	lastTraffic time.Time
-	pinging     bool
-	off         bool // PowerOff: no timers, no reconnects until PowerOn
-	suspended   bool // Suspend: no timers, input held until Resume
 	pingSent    time.Time
 	pingIdle    time.Duration
 
-	seen dedupe
+	seen  dedupe
+	stats clientCounters
 
-	scratch bytes.Buffer
-	ack     [4]byte // PUBACK encoding space; Write copies what it takes
-	stats   ClientStats
-	disc    [numReasons]int
+	attempt   int32 // failed attempts since the last successful connection
+	state     clientState
+	pinging   bool
+	off       bool    // PowerOff: no timers, no reconnects until PowerOn
+	suspended bool    // Suspend: no timers, input held until Resume
+	ack       [4]byte // PUBACK encoding space; Write copies what it takes
+}
+
+// clientCounters are what Stats reports, as the client keeps them: event
+// counts in 32 bits (an event a second would take 136 years to overflow
+// one), byte counts and durations in 64.
+type clientCounters struct {
+	bytesSent, bytesReceived int64
+	connectedTime            time.Duration
+
+	attempts, connects                             uint32
+	keepAlivesSent, keepAlivesOK, keepAlivesFailed uint32
+	pushes, duplicates, heartbeats, networkChanges uint32
+	disconnects                                    [numReasons]uint32
 }
 
 // NewClient returns a client for one device. rng is the device's seeded
@@ -318,10 +332,7 @@ func NewClient(clock sim.Clock, rng *rand.Rand, strat strategy.Strategy, dial Di
 			return nil, fmt.Errorf("push: NewClient %q: %w", cfg.ClientID, err)
 		}
 	}
-	return &Client{
-		clock: clock, rng: rng, strat: strat, dial: dial, cfg: cfg,
-		network: cfg.Network,
-	}, nil
+	return &Client{clock: clock, rng: rng, strat: strat, dial: dial, cfg: cfg}, nil
 }
 
 // Start makes the first connection attempt at once.
@@ -350,8 +361,8 @@ func (c *Client) Stop() {
 // (facts §6.4), so the client tears the connection down and reconnects at
 // once, with a fresh backoff.
 func (c *Client) NetworkChanged(n strategy.Network) {
-	c.network = n
-	c.stats.NetworkChanges++
+	c.cfg.Network = n
+	c.stats.networkChanges++
 	c.emit(ClientEvent{Kind: ClientNetworkChanged, Network: n})
 	if c.state == cIdle || c.state == cStopped || (c.asleep() && c.cur == nil) {
 		return
@@ -384,11 +395,18 @@ func (c *Client) Cause() radio.Cause {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	st := c.stats
-	st.Disconnects = make(map[Reason]int)
+	k := &c.stats
+	st := ClientStats{
+		Attempts: int(k.attempts), Connects: int(k.connects),
+		KeepAlivesSent: int(k.keepAlivesSent), KeepAlivesOK: int(k.keepAlivesOK), KeepAlivesFailed: int(k.keepAlivesFailed),
+		Pushes: int(k.pushes), Duplicates: int(k.duplicates), Heartbeats: int(k.heartbeats),
+		Disconnects: make(map[Reason]int),
+		BytesSent:   int(k.bytesSent), BytesReceived: int(k.bytesReceived),
+		ConnectedTime: k.connectedTime, NetworkChanges: int(k.networkChanges),
+	}
 	for _, r := range Reasons() {
-		if c.disc[r] > 0 {
-			st.Disconnects[r] = c.disc[r]
+		if n := k.disconnects[r]; n > 0 {
+			st.Disconnects[r] = int(n)
 		}
 	}
 	st.ConnectedNow = c.state == cConnected
@@ -413,7 +431,7 @@ func (c *Client) emit(ev ClientEvent) {
 	ev.ClientID = c.cfg.ClientID
 	ev.Interval = c.strat.Interval()
 	if ev.Network == (strategy.Network{}) {
-		ev.Network = c.network
+		ev.Network = c.cfg.Network
 	}
 	c.cfg.Observer.ClientEvent(ev)
 }
@@ -424,8 +442,8 @@ func (c *Client) connect() {
 	cc := &clientConn{c: c}
 	c.cur = cc
 	c.state = cDialing
-	c.stats.Attempts++
-	c.emit(ClientEvent{Kind: ClientConnecting, Attempt: c.attempt + 1})
+	c.stats.attempts++
+	c.emit(ClientEvent{Kind: ClientConnecting, Attempt: int(c.attempt) + 1})
 	opts := DialOptions{UserTimeout: c.cfg.UserTimeout}
 	if k, ok := c.strat.TCP(); ok {
 		opts.KeepAlive = k
@@ -467,7 +485,7 @@ func (c *Client) write(cause radio.Cause, b []byte) bool {
 		return false
 	}
 	c.tag(cause, len(b))
-	c.stats.BytesSent += len(b)
+	c.stats.bytesSent += int64(len(b))
 	c.lastTraffic = c.clock.Now()
 	if err := cc.out.write(cc.conn, b); err != nil {
 		if errors.Is(err, errBufferFull) {
@@ -480,13 +498,17 @@ func (c *Client) write(cause radio.Cause, b []byte) bool {
 	return true
 }
 
+// writePacket encodes and sends pk. The client writes packets only while
+// connecting (CONNECT, SUBSCRIBE, the birth message): its encoding space
+// is made per packet rather than kept per client, as write copies what it
+// takes.
 func (c *Client) writePacket(cause radio.Cause, t byte, pk *packets.Packet) bool {
-	c.scratch.Reset()
-	if err := encode(&c.scratch, t, pk); err != nil {
+	var buf bytes.Buffer
+	if err := encode(&buf, t, pk); err != nil {
 		c.lose(ReasonOther, err, abortConn)
 		return false
 	}
-	return c.write(cause, c.scratch.Bytes())
+	return c.write(cause, buf.Bytes())
 }
 
 func (c *Client) sendConnect() {
@@ -527,10 +549,10 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 			c.strat.Failed(now, idle)
 		}
 		c.strat.Disconnected(now)
-		c.stats.ConnectedTime += now.Sub(c.connectedAt)
+		c.stats.connectedTime += now.Sub(c.connectedAt)
 	}
 	c.pinging = false
-	c.disc[reason]++
+	c.stats.disconnects[reason]++
 	var uptime time.Duration
 	if was {
 		uptime = now.Sub(c.connectedAt)
@@ -556,9 +578,9 @@ func (c *Client) lose(reason Reason, err error, how closeHow) {
 		c.reconnectAfter(0)
 		return
 	}
-	d := c.cfg.Backoff.Delay(c.attempt, c.rng)
+	d := c.cfg.Backoff.Delay(int(c.attempt), c.rng)
 	c.attempt++
-	c.emit(ClientEvent{Kind: ClientBackoff, Delay: d, Attempt: c.attempt + 1})
+	c.emit(ClientEvent{Kind: ClientBackoff, Delay: d, Attempt: int(c.attempt) + 1})
 	c.reconnectAfter(d)
 }
 
@@ -586,8 +608,8 @@ func (c *Client) connected(sessionPresent bool) {
 	c.state = cConnected
 	c.attempt = 0
 	c.connectedAt = now
-	c.stats.Connects++
-	c.strat.Connected(now, c.network)
+	c.stats.connects++
+	c.strat.Connected(now, c.cfg.Network)
 	c.emit(ClientEvent{Kind: ClientConnected, SessionPresent: sessionPresent})
 	c.publishOnline()
 	if c.state == cConnected {
@@ -627,7 +649,7 @@ func (c *Client) sendPing() {
 	c.pinging = true
 	c.pingSent = now
 	c.pingIdle = now.Sub(c.lastTraffic)
-	c.stats.KeepAlivesSent++
+	c.stats.keepAlivesSent++
 	c.emit(ClientEvent{Kind: ClientKeepAliveSent, Idle: c.pingIdle})
 	if s, ok := c.strat.(strategy.KeepAliveSender); ok {
 		s.KeepAliveSent(now)
@@ -657,7 +679,7 @@ func (c *Client) sendPing() {
 			if c.cur == cc && c.pinging {
 				c.ackTO = nil
 				now := c.clock.Now()
-				c.stats.KeepAlivesFailed++
+				c.stats.keepAlivesFailed++
 				c.emit(ClientEvent{Kind: ClientKeepAliveFailed, Idle: c.pingIdle, RTT: now.Sub(c.pingSent)})
 				c.strat.Failed(now, c.pingIdle)
 				c.pinging = false // Failed already reported; lose must not repeat it
@@ -674,7 +696,7 @@ func (c *Client) pingAnswered() {
 	now := c.clock.Now()
 	stop(&c.ackTO)
 	c.pinging = false
-	c.stats.KeepAlivesOK++
+	c.stats.keepAlivesOK++
 	c.emit(ClientEvent{Kind: ClientKeepAliveOK, Idle: c.pingIdle, RTT: now.Sub(c.pingSent)})
 	c.strat.Succeeded(now, c.pingIdle)
 	c.scheduleKeepAlive()
@@ -696,7 +718,7 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 		return
 	}
 	if pk.TopicName == c.cfg.HeartbeatTopic {
-		c.stats.Heartbeats++
+		c.stats.heartbeats++
 		c.emit(ClientEvent{Kind: ClientHeartbeat, Topic: c.cfg.HeartbeatTopic})
 		return
 	}
@@ -705,13 +727,13 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 	if ok {
 		ev.Latency = c.clock.Now().Sub(published)
 		if c.seen.repeat(id, c.cfg.DedupeWindow) {
-			c.stats.Duplicates++
+			c.stats.duplicates++
 			ev.Kind = ClientPushDuplicate
 			c.emit(ev)
 			return
 		}
 	}
-	c.stats.Pushes++
+	c.stats.pushes++
 	c.emit(ev)
 }
 
@@ -748,8 +770,8 @@ type clientConn struct {
 	r    *Reader
 	out  sendBuffer
 	tls  tlsProgress
-	dead bool
 	held []byte // input received while the app is suspended
+	dead bool
 	// sessionPresent is CONNACK's flag, reported once SUBACK arrives.
 	sessionPresent bool
 }
@@ -799,7 +821,7 @@ func (cc *clientConn) OnData(conn sim.Conn, p []byte) {
 		cc.held = append(cc.held, p...)
 		return
 	}
-	c.stats.BytesReceived += len(p)
+	c.stats.bytesReceived += int64(len(p))
 	if c.state == cTLS {
 		m := c.cfg.TLS
 		for len(p) > 0 && c.state == cTLS && cc.live() {

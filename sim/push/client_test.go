@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/natsim/natsim/sim/radio"
 	"github.com/natsim/natsim/sim/strategy"
@@ -281,5 +282,25 @@ func TestNewClientRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := NewClient(b.sched, nil, s, b.dial, ClientConfig{ClientID: "d"}); err == nil {
 		t.Error("nil rng accepted")
+	}
+}
+
+// A full-stack run holds a client, two frame readers and a connection
+// record on each side per device: their sizes are the push protocol's
+// share of the per-device budget (docs/engine.md, "Memory of a full-stack
+// run"). Each ceiling is the allocation size class the record fills.
+func TestPerDeviceRecordSizes(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		size, max uintptr
+	}{
+		{"Client", unsafe.Sizeof(Client{}), 704},
+		{"Reader", unsafe.Sizeof(Reader{}), 80},
+		{"clientConn", unsafe.Sizeof(clientConn{}), 112},
+		{"serverConn", unsafe.Sizeof(serverConn{}), 208},
+	} {
+		if c.size > c.max {
+			t.Errorf("%s is %d bytes, want <= %d: every device pays for a field added here", c.name, c.size, c.max)
+		}
 	}
 }

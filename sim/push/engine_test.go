@@ -159,7 +159,7 @@ func TestEngineAddressChangeReconnectsAtOnce(t *testing.T) {
 	b := newEngineBed(t, ServerConfig{})
 	strat := &fixedStrategy{alarm: exact(time.Hour), ack: 20 * time.Second}
 	c, log := b.client(t, strat, ClientConfig{})
-	b.dev.OnNetworkChange(func(sim.NetworkChange) { c.NetworkChanged(c.network) })
+	b.dev.OnNetworkChange(func(sim.NetworkChange) { c.NetworkChanged(c.cfg.Network) })
 	c.Start()
 	b.w.Scheduler().At(b.start.Add(10*time.Second), func() {
 		if err := b.dev.ChangeAddress(); err != nil {

@@ -35,13 +35,18 @@ var (
 // packet, never more than its maximum packet size, so a peer cannot make it
 // grow without bound. The zero value is not usable; use NewReader.
 type Reader struct {
-	max  int
 	buf  []byte // unconsumed bytes carried over from earlier Feeds
 	in   []byte // bytes being parsed during this Feed (buf or the caller's p)
 	off  int
 	err  error
-	copy bool // in aliases buf (true) or the caller's p (false)
+	max  int32 // at most maxPacketLimit, so 32 bits hold it
+	copy bool  // in aliases buf (true) or the caller's p (false)
 }
+
+// maxPacketLimit is the largest packet MQTT can frame: the type byte, a
+// four-byte Remaining Length and maxRemainingLength bytes. A larger limit
+// rejects nothing more, so NewReader caps it there.
+const maxPacketLimit = 1 + 4 + maxRemainingLength
 
 // NewReader returns a Reader that rejects packets larger than maxPacket
 // bytes in total (fixed header included); zero means DefaultMaxPacketSize.
@@ -49,7 +54,7 @@ func NewReader(maxPacket int) *Reader {
 	if maxPacket <= 0 {
 		maxPacket = DefaultMaxPacketSize
 	}
-	return &Reader{max: maxPacket}
+	return &Reader{max: int32(min(maxPacket, maxPacketLimit))}
 }
 
 // Feed hands the Reader the next bytes of the stream. Complete packets are
@@ -109,7 +114,7 @@ func (r *Reader) Next() (header byte, body []byte, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	total := 1 + n + remaining
-	if total > r.max {
+	if total > int(r.max) {
 		r.err = fmt.Errorf("%w: %d bytes declared, limit %d", ErrTooLarge, total, r.max)
 		return 0, nil, false, r.err
 	}

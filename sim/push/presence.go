@@ -8,7 +8,6 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/natsim/natsim/sim/radio"
-	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // Will is an MQTT Will Message (MQTT 3.1.1 §3.1.2.5): registered in
@@ -238,49 +237,43 @@ func (sc *serverConn) willOnLoss(clientID string, reason Reason) {
 	s.notify(w.Topic, w.Payload)
 }
 
-// probe is a server heartbeat sent as a probe: a QoS 1 PUBLISH whose
-// PUBACK must come back within Heartbeat.AckTimeout.
-type probe struct {
-	pid   uint16      // its packet id; 0: none outstanding
-	timer tcpip.Timer // the deadline
-}
-
-// arm makes pk a probe when heartbeats have a deadline: QoS 1 with a
-// packet id no inflight push uses, and the deadline armed. It returns
+// arm makes pk a probe when heartbeats have a deadline: a QoS 1 PUBLISH,
+// with a packet id no inflight push uses, whose PUBACK must come back
+// within Heartbeat.AckTimeout (sc.probePID and sc.probeTimer). It returns
 // false when the previous probe is still outstanding (no new one is sent).
 func (sc *serverConn) arm(pk *packets.Packet) bool {
 	to := sc.s.cfg.Heartbeat.AckTimeout
 	if to <= 0 {
 		return true
 	}
-	if sc.probe.pid != 0 {
+	if sc.probePID != 0 {
 		return false
 	}
 	pk.FixedHeader.Qos = 1
 	pk.PacketID = sc.sess.allocPID()
-	sc.probe.pid = pk.PacketID
-	sc.probe.timer = sc.s.clock.AfterFunc(to, func() {
-		if sc.state == stateConnected && sc.probe.pid != 0 {
+	sc.probePID = pk.PacketID
+	sc.probeTimer = sc.s.clock.AfterFunc(to, func() {
+		if sc.state == stateConnected && sc.probePID != 0 {
 			sc.shut(ReasonHeartbeatTimeout, nil, abortConn)
 		}
 	})
 	return true
 }
 
-// acked reports whether pid acknowledges the outstanding probe, and
+// probeAcked reports whether pid acknowledges the outstanding probe, and
 // clears it.
-func (p *probe) acked(pid uint16) bool {
-	if p.pid == 0 || pid != p.pid {
+func (sc *serverConn) probeAcked(pid uint16) bool {
+	if sc.probePID == 0 || pid != sc.probePID {
 		return false
 	}
-	p.stop()
+	sc.stopProbe()
 	return true
 }
 
-func (p *probe) stop() {
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
+func (sc *serverConn) stopProbe() {
+	if sc.probeTimer != nil {
+		sc.probeTimer.Stop()
+		sc.probeTimer = nil
 	}
-	p.pid = 0
+	sc.probePID = 0
 }

@@ -529,7 +529,7 @@ func (ss *session) allocPID() uint16 {
 		if ss.nextPID == 0 {
 			ss.nextPID = 1
 		}
-		used := ss.conn != nil && ss.conn.probe.pid == ss.nextPID
+		used := ss.conn != nil && ss.conn.probePID == ss.nextPID
 		for _, m := range ss.inflight {
 			if m.pid == ss.nextPID {
 				used = true
@@ -655,23 +655,26 @@ const (
 )
 
 // serverConn is one accepted connection; it implements sim.ConnHandler.
+// The server holds one per connected device, so the small fields come last
+// and share a word.
 type serverConn struct {
 	s          *Server
 	c          sim.Conn
 	seq        uint64
-	state      connState
 	r          *Reader
 	out        sendBuffer
 	tls        tlsProgress
 	sess       *session
 	keepAlive  time.Duration // 1.5 x the client's keep-alive; 0: none
 	lastRx     time.Time
-	secured    bool        // the transport did the TLS handshake (AcceptSecured)
 	timer      tcpip.Timer // connect timeout, then keep-alive
 	hb         tcpip.Timer
-	probe      probe // the outstanding heartbeat probe (presence.go)
-	will       *Will // registered in CONNECT; nil: none
+	probeTimer tcpip.Timer // the outstanding heartbeat probe's deadline (presence.go)
+	will       *Will       // registered in CONNECT; nil: none
 	prev, next *serverConn
+	probePID   uint16 // the outstanding heartbeat probe's packet id; 0: none
+	state      connState
+	secured    bool // the transport did the TLS handshake (AcceptSecured)
 }
 
 // OnConnected starts the connect timeout.
@@ -827,7 +830,7 @@ func (sc *serverConn) shut(reason Reason, err error, how closeHow) {
 	if sc.hb != nil {
 		sc.hb.Stop()
 	}
-	sc.probe.stop()
+	sc.stopProbe()
 	s.conns.remove(sc)
 	s.closes[reason]++
 	ev := ServerEvent{Kind: ServerRejected, Reason: reason, Err: err}
@@ -1045,7 +1048,7 @@ func (sc *serverConn) refuse(code byte) {
 }
 
 func (sc *serverConn) handlePuback(pid uint16) {
-	if sc.probe.acked(pid) {
+	if sc.probeAcked(pid) {
 		return
 	}
 	s, ss := sc.s, sc.sess

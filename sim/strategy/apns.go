@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -98,8 +99,24 @@ type apnsIface struct {
 	stage    APNSStage
 	interval time.Duration
 	lastGood time.Duration
-	until    time.Time // end of the steady or fallback stage
+	until    int64 // end of the steady or fallback stage (stageEnd)
 }
+
+// stageEnd returns now + d in Unix nanoseconds, the form apnsIface keeps
+// a stage's end in: 8 bytes where a time.Time takes 24, in a strategy
+// every device holds. The engine's virtual clock counts Unix nanoseconds
+// too, so every instant it reaches converts exactly; an end past the last
+// of them (in 2262) saturates there.
+func stageEnd(now time.Time, d time.Duration) int64 {
+	n := now.UnixNano()
+	if d > 0 && n > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return n + int64(d)
+}
+
+// ended reports whether now is at or after until (a stageEnd).
+func ended(now time.Time, until int64) bool { return now.UnixNano() >= until }
 
 // APNS models apsd's PersistentConnection keep-alive: one growth state per
 // interface class (Wi-Fi or WWAN; the per-address-family split is not
@@ -210,7 +227,7 @@ func (a *APNS) grow(i, step time.Duration) time.Duration {
 
 func (a *APNS) steady(s *apnsIface, now time.Time) {
 	s.stage = StageSteady
-	s.until = now.Add(max(a.c.SteadyMin, time.Duration(a.c.SteadyMultiple*float64(s.interval))))
+	s.until = stageEnd(now, max(a.c.SteadyMin, time.Duration(a.c.SteadyMultiple*float64(s.interval))))
 }
 
 // Succeeded implements Strategy.
@@ -229,7 +246,7 @@ func (a *APNS) Succeeded(now time.Time, _ time.Duration) {
 			a.steady(s, now) // at the maximum
 		}
 	case StageSteady:
-		if !now.Before(s.until) {
+		if ended(now, s.until) {
 			s.stage = StageRefinedGrowth
 			s.lastGood = s.interval
 			if n := a.grow(s.interval, a.c.RefinedIncrement); n > s.interval {
@@ -242,7 +259,7 @@ func (a *APNS) Succeeded(now time.Time, _ time.Duration) {
 		s.lastGood = s.interval
 		a.steady(s, now)
 	case StageFallback:
-		if !now.Before(s.until) {
+		if ended(now, s.until) {
 			*s = apnsIface{stage: StageInitialGrowth, interval: a.c.Initial}
 		}
 	}
@@ -273,7 +290,7 @@ func (a *APNS) backoff(s *apnsIface, now time.Time) {
 		s.interval = a.c.Min
 		if a.c.FallbackDuration > 0 {
 			s.stage = StageFallback
-			s.until = now.Add(a.c.FallbackDuration)
+			s.until = stageEnd(now, a.c.FallbackDuration)
 		} else {
 			s.stage = StageBackoff
 		}

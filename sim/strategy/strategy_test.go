@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Monday 5 January 2026, 00:00 UTC.
@@ -620,5 +621,30 @@ func TestAlarmModelAlignsToAGrid(t *testing.T) {
 	}
 	if got, _ := m.FireAt(now, Alarm{Earliest: time.Minute, Latest: 5 * time.Minute}, nil); !got.Equal(now.Add(5 * time.Minute)) {
 		t.Errorf("window [8m, 12m] holds no grid point: fires at %v, want its latest instant 12m", got.Sub(epoch))
+	}
+}
+
+// Every device holds its strategy: APNS's size is its share of the
+// per-device budget (docs/engine.md, "Memory of a full-stack run").
+func TestAPNSSize(t *testing.T) {
+	if s := unsafe.Sizeof(APNS{}); s > 208 {
+		t.Errorf("APNS is %d bytes, want <= 208: every device pays for a field added here", s)
+	}
+}
+
+// A stage's end kept in Unix nanoseconds is the instant now.Add(d) is,
+// and one past what int64 nanoseconds reach saturates instead of wrapping
+// into the past.
+func TestAPNSStageEnd(t *testing.T) {
+	d := 86400 * time.Second
+	if got, want := stageEnd(t0, d), t0.Add(d).UnixNano(); got != want {
+		t.Errorf("stageEnd(t0, 1 day) = %d, want %d", got, want)
+	}
+	if ended(t0.Add(d-1), stageEnd(t0, d)) || !ended(t0.Add(d), stageEnd(t0, d)) {
+		t.Error("ended: want false a nanosecond before the end, true at it")
+	}
+	end := stageEnd(t0, math.MaxInt64)
+	if end != math.MaxInt64 || ended(t0.Add(100*365*24*time.Hour), end) {
+		t.Errorf("stageEnd(t0, max) = %d: want it saturated and not ended a century later", end)
 	}
 }
