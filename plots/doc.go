@@ -1,7 +1,7 @@
 // Package plots draws natsim's figures from results files: the trade-off
-// curve and survival heat map of a sweep, and the latency CDF, device
-// timeline, energy breakdown, server view and strategy convergence of a
-// run.
+// curve, survival heat map and presence figure of a sweep, and the latency
+// CDF, device timeline, energy breakdown, server view, strategy
+// convergence and apps energy (per push connection) of a run.
 //
 // It reads the files the harness writes (summary.json, devices.csv,
 // events.jsonl, timeseries.csv, sweep.csv, sweep_summary.csv; the contract
