@@ -179,3 +179,14 @@ func AppsEnergy(groups []GroupSummary) (*Figure, error) {
 	p.NominalX(names...)
 	return &Figure{Name: "apps-energy", Panels: []*plot.Plot{p}, legend: leg, sideW: leg.width(), notes: notes}, nil
 }
+
+// hasApps reports whether a group of a summary has apps (connections to
+// draw): the apps-energy figure is drawn only then.
+func hasApps(groups []GroupSummary) bool {
+	for i := range groups {
+		if len(groups[i].Connections) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,34 @@ func TestAppsEnergy(t *testing.T) {
 	}
 	if _, err := AppsEnergy(synthAppsGroups()[:1]); err == nil {
 		t.Error("no error without apps")
+	}
+}
+
+// Render draws apps-energy for a run with apps and says why it cannot:
+// a connection's energy that is not a number is an error, not a figure
+// left out, and so is asking for the figure by name on a run without apps.
+func TestRenderAppsEnergy(t *testing.T) {
+	write := func(groups []GroupSummary) string {
+		dir := t.TempDir()
+		s := synthSummary()
+		s.Groups = groups
+		writeJSON(t, filepath.Join(dir, SummaryFile), s)
+		return dir
+	}
+	files, err := Render(write(synthAppsGroups()), Options{Figures: []string{"apps-energy"}})
+	if err != nil || len(files) != 1 || filepath.Base(files[0]) != "apps-energy.png" {
+		t.Fatalf("Render = %v, %v; want apps-energy.png", files, err)
+	}
+	bad := synthAppsGroups()
+	bad[1].Connections[0].EnergyByCauseJPerDeviceDay["push"] = -5
+	if _, err := Render(write(bad), Options{}); err == nil || !strings.Contains(err.Error(), "energy_by_cause_j_per_device_day.push") {
+		t.Errorf("Render with a negative connection energy: %v, want an error naming the field", err)
+	}
+	plain := write(synthAppsGroups()[:1])
+	if _, err := Render(plain, Options{Figures: []string{"apps-energy"}}); err == nil || !strings.Contains(err.Error(), "no group has apps") {
+		t.Errorf("apps-energy asked for on a run without apps: %v", err)
+	}
+	if _, err := Render(plain, Options{Figures: []string{"energy"}}); err != nil {
+		t.Errorf("a run without apps, other figures: %v", err)
 	}
 }

@@ -192,10 +192,12 @@ func runFigures(dir string, opts Options) ([]*Figure, error) {
 		}
 		figs = append(figs, f)
 	}
-	if opts.wants("apps-energy") {
-		if f, err := AppsEnergy(sum.Groups); err == nil {
-			figs = append(figs, f)
+	if opts.wants("apps-energy") && (hasApps(sum.Groups) || slices.Contains(opts.Figures, "apps-energy")) {
+		f, err := AppsEnergy(sum.Groups)
+		if err != nil {
+			return nil, err
 		}
+		figs = append(figs, f)
 	}
 	if tp := filepath.Join(dir, TimeseriesFile); exists(tp) && (opts.wants("server") || opts.wants("convergence")) {
 		f, err := os.Open(tp)
