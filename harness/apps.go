@@ -454,6 +454,9 @@ func appTransportSummary(as *AppSummary, first *appState, q quicCounts) {
 	}
 	if first.srv != nil {
 		as.Server = first.srv.ap.String()
+		if first.tr.cfg.Name == scenarios.TransportQUIC {
+			as.Server = first.tr.ap.String() // its QUIC listener (UDP)
+		}
 	}
 	as.Transport = string(first.tr.cfg.Name)
 	if first.tr.cfg.Name == scenarios.TransportQUIC {

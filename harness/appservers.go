@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 
+	"github.com/natsim/natsim/nat"
 	"github.com/natsim/natsim/scenarios"
 	"github.com/natsim/natsim/sim/push"
 )
@@ -164,10 +165,17 @@ func (r *runner) appServer(name string) *builtServer {
 	return r.appSrv.byName[name]
 }
 
-// isPushServer reports whether ap is a built-in server's TCP listener: the
-// platform's or an own app's.
-func (r *runner) isPushServer(ap netip.AddrPort) bool {
-	return ap == r.srvAP || (r.appSrv != nil && r.appSrv.tcp[ap])
+// isPushServer reports whether ap is a built-in server's listener for
+// protocol proto: the platform's or an own app's TCP listener, or any QUIC
+// group's or app's UDP listener (each at its own port, transport.go).
+func (r *runner) isPushServer(proto nat.Protocol, ap netip.AddrPort) bool {
+	switch proto {
+	case nat.ProtoTCP:
+		return ap == r.srvAP || (r.appSrv != nil && r.appSrv.tcp[ap])
+	case nat.ProtoUDP:
+		return r.quicAPs[ap]
+	}
+	return false
 }
 
 // eachServer applies f to every built-in server: the platform's, then the

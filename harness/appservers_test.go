@@ -189,3 +189,36 @@ timeline:
 		}
 	}
 }
+
+// An own app on QUIC reports the UDP listener its connections go to: the
+// second group's chat listens at the app server's port plus one.
+func TestOwnQUICAppReportsItsListener(t *testing.T) {
+	app := `    apps:
+      - {name: chat, connection: own, transport: {name: quic}, strategy: {name: fixed, interval: 20s}, workload: {fixed: {every: 5m}}}
+`
+	r := runRunner(t, `name: t
+duration: 30m
+networks:
+  lte: {kind: cellular, nat: [{preset: cgnat-typical, scope: shared}]}
+groups:
+  a:
+    count: 1
+    network: lte
+    strategy: {name: fixed, interval: 120s}
+`+app+`  b:
+    count: 1
+    network: lte
+    strategy: {name: fixed, interval: 120s}
+`+app)
+	res, err := r.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := res.Group("a").Apps[0], res.Group("b").Apps[0]
+	if a.Server != "192.0.2.11:5223" || b.Server != "192.0.2.11:5224" {
+		t.Errorf("chat servers: a %s, b %s; want 192.0.2.11:5223 and :5224 (each group's QUIC listener)", a.Server, b.Server)
+	}
+	if a.PushesSent == 0 || b.PushesSent == 0 || b.PushesDelivered != b.PushesSent {
+		t.Errorf("chat pushes delivered: a %d of %d, b %d of %d", a.PushesDelivered, a.PushesSent, b.PushesDelivered, b.PushesSent)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/natsim/natsim/nat"
@@ -156,7 +157,7 @@ func (r *runner) natObserver(ls *layerState, owner *devState) nat.Observer {
 		if ds != nil && outer {
 			ds.countMapping(e.Kind == nat.MappingCreated)
 		}
-		if !r.isPushServer(e.Remote) || ds == nil {
+		if !r.isPushServer(e.Protocol, e.Remote) || ds == nil {
 			return
 		}
 		cs := ds.connFor(e.Inside.Port())
@@ -167,12 +168,27 @@ func (r *runner) natObserver(ls *layerState, owner *devState) nat.Observer {
 			}
 			r.emit(event{kind: "mapping_created", device: ds.name, layer: ls.name, network: ls.network, reason: e.Reason})
 		default:
-			if cs != nil && cs.client.Connected() && cs.deathAt.IsZero() {
+			if cs != nil && cs.client.Connected() && cs.deathAt.IsZero() && cs.carries(e.Inside) {
 				cs.deathAt = e.Time
 			}
 			r.emit(event{kind: "mapping_expired", device: ds.name, layer: ls.name, network: ls.network, reason: e.Kind.String() + ":" + e.Reason})
 		}
 	}
+}
+
+// carries reports whether a push-flow mapping whose private side is inside
+// can be cs's current connection's. At a layer facing the device (inside
+// is the connection's own address) the ports must match: the expiry of an
+// earlier connection's mapping (a QUIC connection's probes after its
+// server stopped answering, a TCP connection's after a reset) is not the
+// current one's death. Behind another NAT the port is that NAT's, so any
+// mapping of the device's push flow counts.
+func (cs *connState) carries(inside netip.AddrPort) bool {
+	ap, ok := cs.client.LocalAddr()
+	if !ok {
+		return false
+	}
+	return inside.Addr() != ap.Addr() || inside.Port() == ap.Port()
 }
 
 func (r *runner) bucketSize() time.Duration {

@@ -96,8 +96,9 @@ type runner struct {
 	start time.Time
 	end   time.Time
 
-	platform *builtServer // the built-in server (srv, srvAP) and its host
-	appSrv   *appServers  // own apps' servers (appservers.go); nil without own apps
+	platform *builtServer            // the built-in server (srv, srvAP) and its host
+	appSrv   *appServers             // own apps' servers (appservers.go); nil without own apps
+	quicAPs  map[netip.AddrPort]bool // every QUIC listener's address (transport.go)
 
 	nets     map[string]*netState
 	netNames []string

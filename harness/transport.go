@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/natsim/natsim/scenarios"
 	"github.com/natsim/natsim/sim"
@@ -75,6 +76,10 @@ func (r *runner) newTransport(where string, t scenarios.Transport, bs *builtServ
 	gt.srvCfg = cfg
 	gt.listen = bs.host.ListenUDP
 	gt.ap = netip.AddrPortFrom(bs.ap.Addr(), uint16(port))
+	if r.quicAPs == nil {
+		r.quicAPs = map[netip.AddrPort]bool{}
+	}
+	r.quicAPs[gt.ap] = true
 	return gt, r.listenQUIC(gt)
 }
 
@@ -136,9 +141,20 @@ func (r *runner) dialer(ds *devState, id string, gt *groupTransport, app *appSta
 // quicEvent records a device's QUIC connection events (the client side:
 // see quic.EventPathMigrated for how a client learns of a rebinding), and
 // app's when the connection is an own app's.
+//
+// A migration means the connection outlived the loss of its NAT mapping
+// (it follows the new one), so that loss no longer marks its death for
+// the detection delay (natObserver).
 func (ds *devState) quicEvent(ev quic.Event, app *appState) {
 	if !ds.quic.add(ev.Kind) {
 		return
+	}
+	if ev.Kind == quic.EventPathMigrated {
+		cs := &ds.connState
+		if app != nil && app.conn != nil {
+			cs = app.conn
+		}
+		cs.deathAt = time.Time{}
 	}
 	var an string
 	if app != nil {

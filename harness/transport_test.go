@@ -151,3 +151,67 @@ timeline:
 		t.Errorf("tcp group has QUIC fields: %+v", tcp)
 	}
 }
+
+// Every QUIC listener is a push server to the NAT observer, not only the
+// one whose port happens to equal the TCP listener's: the second QUIC
+// group (UDP 5224) gets its mapping events and detection delays too. PINGs
+// every 25 s through a 20 s UDP mapping: the migrating group outlives every
+// mapping loss (no detection delay), the group whose server does not
+// migrate dies at its 30 s idle timeout after the loss.
+func TestEveryQUICListenerIsAPushServer(t *testing.T) {
+	res, dir := runAndWrite(t, `name: quic-listeners
+duration: 10m
+networks:
+  carrier:
+    kind: cellular
+    nat: [{preset: cgnat-typical, overrides: {udp: {initial: 20s, established: 20s}}}]
+groups:
+  a-migrating:
+    count: 2
+    network: carrier
+    strategy: {name: fixed, interval: 25s}
+    alarm: {model: exact}
+    transport: {name: quic}
+  b-stuck:
+    count: 2
+    network: carrier
+    strategy: {name: fixed, interval: 25s}
+    alarm: {model: exact}
+    transport: {name: quic, migration: false}
+`)
+	ev, err := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a-migrating/0", "b-stuck/0"} {
+		for _, kind := range []string{"mapping_created", "mapping_expired"} {
+			if !strings.Contains(string(ev), `"kind":"`+kind+`","device":"`+d+`"`) {
+				t.Errorf("events.jsonl has no %s of %s", kind, d)
+			}
+		}
+	}
+	a, b := res.Group("a-migrating"), res.Group("b-stuck")
+	if a.QUICMigrations == nil || *a.QUICMigrations == 0 || a.DetectionDelayS.Max != 0 {
+		t.Errorf("a-migrating: migrations %v, detection delay %+v; want migrations and no detection delay", a.QUICMigrations, a.DetectionDelayS)
+	}
+	// The mapping dies 20 s after the last packet; the next PING, 5 s
+	// later, is the last the client's idle timer counts from: detection
+	// about 5 + 30 s after the loss, less the PING's own round trip.
+	if d := b.DetectionDelayS; d.P50 < 30 || d.Max > 40 || b.QUICIdleCloses == nil || *b.QUICIdleCloses == 0 {
+		t.Errorf("b-stuck: detection delay %+v, idle closes %v; want about 35 s after each mapping loss", d, b.QUICIdleCloses)
+	}
+}
+
+// runAndWrite runs src and writes its results, returning both.
+func runAndWrite(t *testing.T, src string) (*Result, string) {
+	t.Helper()
+	res, err := Run(context.Background(), loadString(t, src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := res.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	return res, dir
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -377,6 +378,15 @@ func (c *Client) NetworkChanged(n strategy.Network) {
 
 // Connected reports whether pushes can flow now.
 func (c *Client) Connected() bool { return c.state == cConnected }
+
+// LocalAddr returns the device-side address of the client's current
+// connection, and false while it has none.
+func (c *Client) LocalAddr() (netip.AddrPort, bool) {
+	if c.cur == nil || c.cur.conn == nil {
+		return netip.AddrPort{}, false
+	}
+	return c.cur.conn.LocalAddr(), true
+}
 
 // Cause is the radio cause of the client's current activity, for
 // attributing received packets: reconnect while connecting, keepalive
