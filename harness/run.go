@@ -305,8 +305,8 @@ func (r *runner) buildServer(gnames []string) error {
 	var tls *scenarios.TLSCost
 	for _, gn := range gnames {
 		t := s.Groups[gn].TLS
-		if s.Groups[gn].Transport.Name == scenarios.TransportQUIC {
-			continue // TLS is inside the QUIC handshake
+		if s.Groups[gn].Transport.Name == scenarios.TransportQUIC || !s.Groups[gn].ConnectsToPlatform() {
+			continue // TLS is inside the QUIC handshake, or no connection to this server
 		}
 		if tls == nil {
 			tls = &t

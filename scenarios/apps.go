@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -289,5 +290,74 @@ func (v *validator) expectGroup(p string, e Expectation, s *Scenario) {
 	base, _, _ := strings.Cut(e.Metric, ".")
 	if !slices.Contains(AppMetrics, base) {
 		v.errorf(p, "metric %q is not measured per app (per app: %s)", base, strings.Join(AppMetrics, ", "))
+	}
+}
+
+// ConnectsToPlatform reports whether the group's devices hold a connection
+// to the top-level server: they do without apps and with a shared app; a
+// group whose apps all have their own connection talks only to its apps'
+// servers.
+func (g *Group) ConnectsToPlatform() bool {
+	if len(g.Apps) == 0 {
+		return true
+	}
+	for i := range g.Apps {
+		if g.Apps[i].Connection != AppOwn {
+			return true
+		}
+	}
+	return false
+}
+
+// serverTLS checks that each built-in server speaks one TLS model: the
+// groups that reach the top-level server over TCP agree on tls, and so do
+// the groups whose own app of one name (one provider, one server) runs on
+// TCP. QUIC connections carry TLS inside their handshake and are not held
+// to it.
+func (v *validator) serverTLS(s *Scenario) {
+	type first struct {
+		group string
+		tls   TLSCost
+	}
+	var platform *first
+	apps := map[string]*first{}
+	check := func(f **first, gn string, g *Group, what string) {
+		if *f == nil {
+			*f = &first{gn, g.TLS}
+			return
+		}
+		if (*f).tls == g.TLS {
+			return
+		}
+		at := "groups." + gn + ".tls"
+		if !v.src.has(at) {
+			at = "groups." + gn
+		}
+		v.errorf(at, "%s speaks one TLS model: this group's tls differs from groups.%s's (every group reaching it over TCP must use the same)", what, (*f).group)
+	}
+	for _, gn := range sortedKeys(s.Groups) {
+		g := s.Groups[gn]
+		if g == nil {
+			continue
+		}
+		if g.Transport.Name != TransportQUIC && g.ConnectsToPlatform() {
+			check(&platform, gn, g, "the built-in server")
+		}
+		for i := range g.Apps {
+			a := &g.Apps[i]
+			if a.Connection != AppOwn {
+				continue
+			}
+			t := g.Transport
+			if a.Transport != nil {
+				t = *a.Transport
+			}
+			if t.Name == TransportQUIC {
+				continue
+			}
+			f := apps[a.Name]
+			check(&f, gn, g, fmt.Sprintf("app %q's server", a.Name))
+			apps[a.Name] = f
+		}
 	}
 }

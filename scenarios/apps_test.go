@@ -22,6 +22,23 @@ groups:
       - {name: mail}
 `
 
+// tablets is a second group on appsBase's network, without apps.
+const tablets = "  tablets:\n    count: 1\n    network: lte\n    strategy: {name: fixed, interval: 60s}\n"
+
+// Groups whose devices do not reach a server are not held to its TLS
+// model: tablets' apps all have their own connection (to another app's
+// server), so its tls may differ from the platform groups'.
+func TestServerTLSOnlyForItsClients(t *testing.T) {
+	src := appsBase + tablets + "    tls: {round_trips: 1}\n    apps: [{name: news, connection: own}]\n"
+	s, err := Load("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Groups["tablets"].ConnectsToPlatform() || !s.Groups["phones"].ConnectsToPlatform() {
+		t.Error("ConnectsToPlatform: want phones (a shared app) and not tablets (own apps only)")
+	}
+}
+
 func TestAppsLoad(t *testing.T) {
 	s, err := Load("t.yaml", []byte(appsBase+"expect: [delivery_ratio@phones/chat >= 0.9]\n"))
 	if err != nil {
@@ -91,6 +108,10 @@ func TestAppsErrors(t *testing.T) {
 			`t.yaml:12:65: groups.phones.apps[1].server.heartbeat_timeout: needs groups.phones.apps[1].server.heartbeat (the probe interval)`},
 		{"one app, two servers", appsBase + "  tablets:\n    count: 1\n    network: lte\n    strategy: {name: fixed, interval: 60s}\n    apps: [{name: chat, connection: own, server: {port: 443}}]\n",
 			`t.yaml:17:50: groups.tablets.apps[0].server: app "chat"'s server differs from groups.phones.apps[0]'s: an app is one provider with one server, shared by every group (give both the same server settings)`},
+		{"platform server, two TLS models", appsBase + tablets + "    tls: {round_trips: 1}\n",
+			`t.yaml:17:10: groups.tablets.tls: the built-in server speaks one TLS model: this group's tls differs from groups.phones's (every group reaching it over TCP must use the same)`},
+		{"app server, two TLS models", appsBase + tablets + "    tls: {round_trips: 1}\n    apps: [{name: chat, connection: own}]\n",
+			`t.yaml:17:10: groups.tablets.tls: app "chat"'s server speaks one TLS model: this group's tls differs from groups.phones's (every group reaching it over TCP must use the same)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,5 +174,28 @@ func TestAppQUICKeepAliveWarning(t *testing.T) {
 	w := s.Warnings()
 	if len(w) != 1 || w[0].Path != "groups.phones.apps[1].strategy.interval" {
 		t.Fatalf("warnings %v, want one at groups.phones.apps[1].strategy.interval", w)
+	}
+}
+
+// A QUIC group's own app on TCP has a TLS handshake: the group's tls
+// defaults as on a TCP group and may be set; without such an app it is
+// QUIC's and tls is an error.
+func TestQUICGroupTLSForItsTCPApp(t *testing.T) {
+	quicGroup := strings.Replace(appsBase, "    apps:\n", "    transport: {name: quic}\n    apps:\n", 1)
+	tcpApp := strings.Replace(quicGroup, "{name: mail}", "{name: tg, connection: own, transport: {name: tcp}}", 1)
+	s, err := Load("t.yaml", []byte(tcpApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Groups["phones"].TLS; got.RoundTrips != 2 {
+		t.Errorf("tls = %+v, want the TCP default (2 round trips) for tg's connection", got)
+	}
+	set := strings.Replace(tcpApp, "    transport: {name: quic}\n", "    transport: {name: quic}\n    tls: {round_trips: 1}\n", 1)
+	if s, err := Load("t.yaml", []byte(set)); err != nil || s.Groups["phones"].TLS.RoundTrips != 1 {
+		t.Errorf("tls set on a quic group with a tcp app: %v", err)
+	}
+	s, err = Load("t.yaml", []byte(quicGroup))
+	if err != nil || s.Groups["phones"].TLS != (TLSCost{}) {
+		t.Errorf("a quic group without a tcp app: tls %+v, %v; want none", s.Groups["phones"].TLS, err)
 	}
 }

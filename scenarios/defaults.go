@@ -82,7 +82,8 @@ func (s *Scenario) applyDefaults() {
 		def("tcp.max_retries", func() { g.TCP.MaxRetries = 15 })
 		def("tcp.syn_retries", func() { g.TCP.SYNRetries = 6 })
 		def("alarm.model", func() { g.Alarm.Model = AlarmWindow })
-		if g.Transport.Name != TransportQUIC { // QUIC has its own handshake
+		// QUIC has its own handshake; a QUIC group's own app on TCP has TLS.
+		if g.Transport.Name != TransportQUIC || g.hasOwnTCPApp() {
 			def("tls.round_trips", func() { g.TLS.RoundTrips = 2 })
 			def("tls.client_bytes", func() { g.TLS.ClientBytes = 600 })
 			def("tls.server_bytes", func() { g.TLS.ServerBytes = 4500 })

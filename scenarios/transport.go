@@ -112,8 +112,8 @@ func (v *validator) transport(p string, g *Group, s *Scenario) {
 	if g.Strategy.Name == tcpKeepAliveStrategy {
 		v.errorf(p+".strategy.name", "%s keeps alive with TCP keep-alive, which a quic group does not have; use an application strategy (its interval is the PING interval)", tcpKeepAliveStrategy)
 	}
-	if g.TLS != (TLSCost{}) {
-		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls")
+	if g.TLS != (TLSCost{}) && !g.hasOwnTCPApp() {
+		v.errorf(p+".tls", "a quic group's TLS handshake is part of QUIC's; remove tls (it applies only to an own app on tcp)")
 	}
 	v.quicKeepAliveWarning(p+".strategy", &g.Strategy, g.Transport.Effective())
 }
@@ -188,3 +188,16 @@ func (v *validator) quicKeepAliveWarning(path string, st *Strategy, idle time.Du
 // Warnings returns what the loader found doubtful but not wrong, with
 // positions, in file order.
 func (s *Scenario) Warnings() []*Error { return s.warnings }
+
+// hasOwnTCPApp reports whether one of the group's apps has its own
+// connection on TCP: the group's tls is then that connection's, whatever
+// the group's own transport.
+func (g *Group) hasOwnTCPApp() bool {
+	for i := range g.Apps {
+		a := &g.Apps[i]
+		if a.Connection == AppOwn && a.Transport != nil && a.Transport.Name == TransportTCP {
+			return true
+		}
+	}
+	return false
+}

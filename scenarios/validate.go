@@ -138,6 +138,7 @@ func (v *validator) scenario(s *Scenario) {
 			v.group(p, g, s)
 		}
 	}
+	v.serverTLS(s)
 	v.capacity(s)
 
 	for _, name := range sortedKeys(s.Workload) {
