@@ -1058,7 +1058,7 @@ func (r *runner) buildTimeline() error {
 			})
 		case scenarios.EventQUICServerRestart:
 			if g == nil || !r.usesQUIC(g) {
-				return fmt.Errorf("%s: quic-server-restart needs a quic group", where)
+				return fmt.Errorf("%s: quic-server-restart needs a QUIC connection (the group's transport or an own app's)", where)
 			}
 			r.sched.At(at, func() { r.restartQUIC(g) })
 		case scenarios.EventDeviceOff, scenarios.EventCoverageLoss, scenarios.EventAppSuspended:

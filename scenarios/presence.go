@@ -119,8 +119,27 @@ func (v *validator) presenceGroup(p string, g *Group, s *Scenario) {
 		// A QUIC server closes a silent connection at the effective idle
 		// timeout (RFC 9000 §10.1), so it needs no MQTT keep-alive to
 		// declare the device gone.
-		if g.PushKeepAlive == 0 && s.Server.HeartbeatTimeout == 0 && g.Transport.Name != TransportQUIC {
+		// The will rides every connection of the device, each of which
+		// needs a way for its server to notice silence.
+		if g.PushKeepAlive == 0 && g.ConnectsToPlatform() && s.Server.HeartbeatTimeout == 0 && g.Transport.Name != TransportQUIC {
 			v.errorf(p+".will", "a will needs push_keepalive, server.heartbeat_timeout or transport quic: without a keep-alive or an idle timeout the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)")
+		}
+		for i := range g.Apps {
+			a := &g.Apps[i]
+			if g.PushKeepAlive != 0 || a.Connection != AppOwn {
+				continue
+			}
+			t, srv := g.Transport, &s.Server
+			if a.Transport != nil {
+				t = *a.Transport
+			}
+			if a.Server != nil {
+				srv = a.Server
+			}
+			if t.Name != TransportQUIC && srv.HeartbeatTimeout == 0 {
+				v.errorf(p+".will", "app %q's own connection (on tcp) carries the will too but has no keep-alive or idle timeout: set push_keepalive, its server's heartbeat_timeout or its transport to quic, or its server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)", a.Name)
+				break
+			}
 		}
 		if w.QoS != 0 && w.QoS != 1 {
 			v.errorf(p+".will.qos", "must be 0 or 1, got %d", w.QoS)

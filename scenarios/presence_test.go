@@ -27,6 +27,8 @@ func TestPresenceErrors(t *testing.T) {
 			`t.yaml:13:47: timeline[0]: field "network" does not apply to device-off events`},
 		{"will without a keep-alive", base + "    will: {payload: gone}\n",
 			`t.yaml:12:11: groups.phones.will: a will needs push_keepalive, server.heartbeat_timeout or transport quic: without a keep-alive or an idle timeout the server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)`},
+		{"will on a quic group whose own tcp app has no keep-alive", base + "    transport: {name: quic}\n    apps: [{name: tg, connection: own, transport: {name: tcp}}]\n    will: {payload: gone}\n",
+			`t.yaml:14:11: groups.phones.will: app "tg"'s own connection (on tcp) carries the will too but has no keep-alive or idle timeout: set push_keepalive, its server's heartbeat_timeout or its transport to quic, or its server never declares a silent device gone (MQTT 3.1.1 §3.1.2.10)`},
 		{"heartbeat_timeout without heartbeat", base + "server: {heartbeat_timeout: 5s}\n",
 			`t.yaml:12:29: server.heartbeat_timeout: needs server.heartbeat (the probe interval)`},
 		{"will topic with a wildcard", base + "    push_keepalive: 60s\n    will: {topic: presence/#}\n",

@@ -89,7 +89,7 @@ func TestTransportKeepAliveWarning(t *testing.T) {
 
 func TestQUICServerRestartNeedsAQUICGroup(t *testing.T) {
 	_, err := loadTransport(t, "25s", "timeline:\n  - {at: 1m, type: quic-server-restart, group: g}\n")
-	if err == nil || !strings.Contains(err.Error(), `t.yaml:11:48: timeline[0].group: group "g" runs on tcp; quic-server-restart needs a quic group`) {
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:11:48: timeline[0].group: group "g" runs on tcp and has no own app on quic; quic-server-restart needs a QUIC connection`) {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := loadTransport(t, "25s", "    transport: {name: quic}\ntimeline:\n  - {at: 1m, type: quic-server-restart, group: g}\n"); err != nil {

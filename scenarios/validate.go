@@ -638,7 +638,7 @@ func (v *validator) event(p string, e *Event, s *Scenario) {
 		if g, ok := s.Groups[e.Group]; !ok {
 			v.errorf(p+".group", "no group named %q", e.Group)
 		} else if e.Type == EventQUICServerRestart && g != nil && !g.usesQUIC() {
-			v.errorf(p+".group", "group %q runs on %s; quic-server-restart needs a quic group", e.Group, g.Transport.Name)
+			v.errorf(p+".group", "group %q runs on %s and has no own app on quic; quic-server-restart needs a QUIC connection (the group's transport or an own app's)", e.Group, g.Transport.Name)
 		}
 	}
 	if slices.Contains(fields, "fraction") && !(e.Fraction > 0 && e.Fraction <= 1) {
