@@ -190,6 +190,13 @@ func (ds *devState) appDialer(cs *connState, base push.Dialer) push.Dialer {
 		conn, err := base(opts, h)
 		ds.apps.dialing = nil
 		if conn != nil {
+			// The connection's earlier port goes: the map stays one entry
+			// a connection however often it reconnects.
+			for port, c := range ds.apps.byPort {
+				if c == cs {
+					delete(ds.apps.byPort, port)
+				}
+			}
 			ds.apps.byPort[conn.LocalAddr().Port()] = cs
 		}
 		return conn, err

@@ -222,3 +222,26 @@ groups:
 		t.Errorf("chat pushes delivered: a %d of %d, b %d of %d", a.PushesDelivered, a.PushesSent, b.PushesDelivered, b.PushesSent)
 	}
 }
+
+// A device with apps keeps one port entry per connection however often its
+// connections reconnect: chat reconnects after its server's restart and
+// its earlier port is forgotten.
+func TestAppPortsFollowReconnects(t *testing.T) {
+	r := runRunner(t, "name: t\nduration: 30m\nseed: 6\n"+cgnatGroupG+`    count: 2
+    strategy: {name: fixed, interval: 120s}
+    apps:
+      - {name: mail}
+      - {name: chat, connection: own, transport: {name: quic}, strategy: {name: fixed, interval: 20s}}
+timeline:
+  - {at: 20m, type: quic-server-restart, group: g}
+`)
+	for _, ds := range r.devs {
+		chat := ds.apps.list[1].conn
+		if chat.connects < 2 {
+			t.Fatalf("%s: chat connected %d times, want a reconnect", ds.name, chat.connects)
+		}
+		if len(ds.apps.byPort) != len(ds.conns) {
+			t.Errorf("%s: %d port entries for %d connections", ds.name, len(ds.apps.byPort), len(ds.conns))
+		}
+	}
+}
