@@ -159,20 +159,24 @@ timeline:
 	}
 }
 
-// quic-server-restart on a TCP group with an own app on QUIC restarts the
-// app's listener on its server: every device's chat connection learns of
-// it (from a stateless reset to its next packet, or, when that packet is
-// too small to be answered with one, RFC 9000 §10.3, from its idle
-// timeout) and reconnects; the shared TCP connection is untouched.
-func TestQUICServerRestartReachesOwnApps(t *testing.T) {
-	res := runString(t, "name: t\nduration: 30m\nseed: 6\n"+cgnatGroupG+`    count: 2
+// chatRestart: two devices of a TCP group with a shared app (mail) and an
+// own app on QUIC (chat), whose listener restarts at 20 minutes.
+const chatRestart = "name: t\nduration: 30m\nseed: 6\n" + cgnatGroupG + `    count: 2
     strategy: {name: fixed, interval: 120s}
     apps:
       - {name: mail}
       - {name: chat, connection: own, transport: {name: quic}, strategy: {name: fixed, interval: 20s}}
 timeline:
   - {at: 20m, type: quic-server-restart, group: g}
-`)
+`
+
+// quic-server-restart on a TCP group with an own app on QUIC restarts the
+// app's listener on its server: every device's chat connection learns of
+// it (from a stateless reset to its next packet, or, when that packet is
+// too small to be answered with one, RFC 9000 §10.3, from its idle
+// timeout) and reconnects; the shared TCP connection is untouched.
+func TestQUICServerRestartReachesOwnApps(t *testing.T) {
+	res := runString(t, chatRestart)
 	g := res.Group("g")
 	chat, shared := g.Apps[1], g.Connections[0]
 	if chat.QUICStatelessResets == nil || chat.QUICIdleCloses == nil || *chat.QUICStatelessResets < 1 || *chat.QUICStatelessResets+*chat.QUICIdleCloses != 2 || chat.Reconnects != 2 {
@@ -227,14 +231,7 @@ groups:
 // connections reconnect: chat reconnects after its server's restart and
 // its earlier port is forgotten.
 func TestAppPortsFollowReconnects(t *testing.T) {
-	r := runRunner(t, "name: t\nduration: 30m\nseed: 6\n"+cgnatGroupG+`    count: 2
-    strategy: {name: fixed, interval: 120s}
-    apps:
-      - {name: mail}
-      - {name: chat, connection: own, transport: {name: quic}, strategy: {name: fixed, interval: 20s}}
-timeline:
-  - {at: 20m, type: quic-server-restart, group: g}
-`)
+	r := runRunner(t, chatRestart)
 	for _, ds := range r.devs {
 		chat := ds.apps.list[1].conn
 		if chat.connects < 2 {

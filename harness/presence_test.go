@@ -237,21 +237,13 @@ timeline:
 // others' stays unallocated (devState.presState), also through the
 // results, which read every device's.
 func TestPresenceRecordOnlyWhenUsed(t *testing.T) {
-	s := loadString(t, quietLTE+`    count: 4
+	r := runRunner(t, quietLTE+`    count: 4
     network: lte
     strategy: {name: fixed, interval: 5m}
     tls: {round_trips: 0}
 timeline:
   - {at: 10m, type: device-off, group: phones, fraction: 0.5, duration: 5m}
 `)
-	r, err := build(s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.w.Close()
-	if err := r.run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	res, err := r.result()
 	if err != nil {
 		t.Fatal(err)
