@@ -57,19 +57,20 @@ type appState struct {
 	quic      quicCounts      // an own app's connection's QUIC events
 	sent      int
 	delivered int
-	latencies []float64
+	latencies latencyLog
 }
 
 // clientConfig is a device client's configuration from its group.
 func (r *runner) clientConfig(g *groupState, ns *netState, bo push.Backoff, id string) push.ClientConfig {
 	gc := g.cfg
 	return push.ClientConfig{
-		ClientID:    id,
-		KeepAlive:   gc.PushKeepAlive,
-		TLS:         g.clientTLS(),
-		Backoff:     bo,
-		UserTimeout: gc.TCP.UserTimeout,
-		Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
+		ClientID:     id,
+		KeepAlive:    gc.PushKeepAlive,
+		TLS:          g.clientTLS(),
+		Backoff:      bo,
+		UserTimeout:  gc.TCP.UserTimeout,
+		Network:      strategy.Network{Kind: string(ns.kind), Label: ns.name},
+		DedupeWindow: r.dedupeWindow(),
 	}
 }
 
@@ -410,12 +411,8 @@ func (r *runner) appResults(g *groupState, gs *GroupSummary, m map[string]float6
 			a := ds.apps.list[k]
 			as.PushesSent += a.sent
 			as.PushesDelivered += a.delivered
-			lat = append(lat, a.latencies...)
-			for _, l := range a.latencies {
-				if l <= deadline {
-					onTime++
-				}
-			}
+			lat = a.latencies.appendSeconds(lat)
+			onTime += a.latencies.within(deadline)
 		}
 		slices.Sort(lat)
 		as.DeliveryRatio = ratio(as.PushesDelivered, as.PushesSent)

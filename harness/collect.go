@@ -108,10 +108,10 @@ func (ds *devState) connEvent(cs *connState, app *appState, ev push.ClientEvent)
 	case push.ClientPushReceived:
 		cs.deathAt = time.Time{}
 		ds.delivered++
-		ds.latencies = append(ds.latencies, ev.Latency.Seconds())
+		ds.latencies.add(ev.Latency)
 		if a := ds.pushApp(app, ev.Topic); a != nil {
 			a.delivered++
-			a.latencies = append(a.latencies, ev.Latency.Seconds())
+			a.latencies.add(ev.Latency)
 			an = a.name
 		}
 		r.emit(event{kind: "push_delivered", device: ds.name, id: uint64(ev.Msg), latency: ev.Latency.Seconds(), app: an})

@@ -168,7 +168,7 @@ func (a *aggregate) add(ds *devState, now time.Time, deadline float64) {
 	a.sent += ds.sent
 	a.delivered += ds.delivered
 	a.onTime += ds.onTime(deadline)
-	a.latencies = append(a.latencies, ds.latencies...)
+	a.latencies = ds.latencies.appendSeconds(a.latencies)
 	t := ds.totals()
 	a.detections = append(a.detections, t.detections...)
 	a.keepalives += t.keepalives
@@ -240,7 +240,7 @@ func (r *runner) result() (*Result, error) {
 				OnTimeRatio: ratio(ds.onTime(deadline), ds.sent),
 				Keepalives:  t.keepalives, Reconnects: t.reconnects, FinalIntervalS: math.NaN(),
 				Connections: len(ds.conns), NATPortsPeak: ds.natPeak}
-			lat := slices.Clone(ds.latencies)
+			lat := ds.latencies.appendSeconds(nil)
 			slices.Sort(lat)
 			row.LatencyP50S, row.LatencyP99S = quant(lat, 0.5), quant(lat, 0.99)
 			if ds.radio != nil {
@@ -340,13 +340,7 @@ func (r *runner) onTimeS() float64 {
 // being sent. A push redelivered after a reconnect carries its original
 // send time, so it is late however surely it arrives.
 func (ds *devState) onTime(deadline float64) int {
-	n := 0
-	for _, l := range ds.latencies {
-		if l <= deadline {
-			n++
-		}
-	}
-	return n
+	return ds.latencies.within(deadline)
 }
 
 func ptr(x float64) *float64 { return &x }

@@ -179,7 +179,7 @@ type devState struct {
 	sched workload.Schedule
 
 	sent, delivered int
-	latencies       []float64
+	latencies       latencyLog
 	bytes           int64
 	// natLive and natPeak count the NAT mappings (public ports) the
 	// device holds at its network's outermost NAT, now and at most.
@@ -322,6 +322,22 @@ func (r *runner) buildServer(gnames []string) error {
 	return r.buildAppServers(gnames)
 }
 
+// serverInflight is the built-in servers' limit on unacknowledged QoS 1
+// pushes per session. Their clients remember as many push ids to
+// recognise redeliveries, which is enough (push.ClientConfig.DedupeWindow)
+// and keeps a client's memory flat however long the run.
+const serverInflight = push.DefaultMaxInflight
+
+// dedupeWindow is the clients' dedupe window: the built-in servers'
+// inflight limit, or the client's default against an external server,
+// whose limit is not known.
+func (r *runner) dedupeWindow() int {
+	if r.ext != nil {
+		return 0
+	}
+	return serverInflight
+}
+
 // builtServer is one built-in push server on a host of its own.
 type builtServer struct {
 	srv  *push.Server
@@ -333,7 +349,7 @@ type builtServer struct {
 // tls (nil: none) on a new host at addr, listening on cfg's TCP port.
 // where prefixes errors (the settings' path).
 func (r *runner) newServer(where, host string, cfg *scenarios.Server, tls *scenarios.TLSCost, addr netip.Addr) (*builtServer, error) {
-	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent), KeepAliveFactor: cfg.KeepAliveFactor}
+	sc := push.ServerConfig{Observer: push.ServerObserverFunc(r.serverEvent), KeepAliveFactor: cfg.KeepAliveFactor, MaxInflight: serverInflight}
 	if tls != nil {
 		sc.TLS = tlsModel(*tls)
 	}
@@ -706,16 +722,17 @@ func (r *runner) buildGroups(gnames []string) error {
 			} else {
 				crng := r.rng("client", ds.name)
 				cc := push.ClientConfig{
-					ClientID:    ds.name,
-					KeepAlive:   gc.PushKeepAlive,
-					TLS:         g.clientTLS(),
-					Backoff:     bo,
-					UserTimeout: gc.TCP.UserTimeout,
-					Network:     strategy.Network{Kind: string(ns.kind), Label: ns.name},
-					Observer:    push.ClientObserverFunc(ds.clientEvent),
-					BestEffort:  g.wl != nil && g.wl.QoS == 0,
-					Alarm:       alarmModel(gc.Alarm, crng, r.start, false),
-					Will:        willFor(gc, ds.name),
+					ClientID:     ds.name,
+					KeepAlive:    gc.PushKeepAlive,
+					TLS:          g.clientTLS(),
+					Backoff:      bo,
+					UserTimeout:  gc.TCP.UserTimeout,
+					Network:      strategy.Network{Kind: string(ns.kind), Label: ns.name},
+					Observer:     push.ClientObserverFunc(ds.clientEvent),
+					BestEffort:   g.wl != nil && g.wl.QoS == 0,
+					Alarm:        alarmModel(gc.Alarm, crng, r.start, false),
+					Will:         willFor(gc, ds.name),
+					DedupeWindow: r.dedupeWindow(),
 				}
 				dial, err := r.dialer(ds, ds.name, g.transport, nil)
 				if err != nil {

@@ -37,8 +37,9 @@ const (
 	// DefaultClientConnectTimeout bounds dial + TLS + CONNACK + SUBACK.
 	// Our choice; Chromium's GCM client waits similar tens of seconds.
 	DefaultClientConnectTimeout = 30 * time.Second
-	// DefaultDedupeWindow is how many recent push ids the client remembers
-	// to recognise redeliveries.
+	// DefaultDedupeWindow is how many recent QoS 1 push ids the client
+	// remembers to recognise redeliveries when the server's inflight limit
+	// is not known (see ClientConfig.DedupeWindow).
 	DefaultDedupeWindow = 1024
 )
 
@@ -76,7 +77,17 @@ type ClientConfig struct {
 	// HeartbeatTopic is where server heartbeats arrive
 	// (DefaultHeartbeatTopic when empty); they are counted, not pushes.
 	HeartbeatTopic string
-	// DedupeWindow is how many recent push ids are remembered.
+	// DedupeWindow is how many recent QoS 1 push ids are remembered to
+	// recognise redeliveries (DefaultDedupeWindow when zero). Against a
+	// server that keeps at most N pushes of a session unacknowledged
+	// (ServerConfig.MaxInflight), N is enough: a push comes again only if
+	// the server missed its PUBACK, which happens only when its connection
+	// ends first; every push the client read after it on that connection
+	// is unacknowledged too (PUBACKs travel in order), and on the next
+	// connection the server resends those before anything new
+	// (MQTT-4.4.0-1). So fewer than N other ids arrive between a push and
+	// its redelivery, however many connections fail in between. QoS 0
+	// pushes are never redelivered and are not remembered.
 	DedupeWindow int
 	// Observer receives every client event; nil for none.
 	Observer ClientObserver
@@ -736,7 +747,7 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 	ev := ClientEvent{Kind: ClientPushReceived, Msg: id, QoS: qos, Dup: pk.FixedHeader.Dup, Topic: string([]byte(pk.TopicName))}
 	if ok {
 		ev.Latency = c.clock.Now().Sub(published)
-		if c.seen.repeat(id, c.cfg.DedupeWindow) {
+		if qos == 1 && c.seen.repeat(id, c.cfg.DedupeWindow) {
 			c.stats.duplicates++
 			ev.Kind = ClientPushDuplicate
 			c.emit(ev)
@@ -749,9 +760,9 @@ func (c *Client) receivePublish(pk *packets.Packet) {
 
 // dedupe remembers the last push ids a client received, up to a window,
 // oldest forgotten first. It grows as pushes arrive (a few dozen a day per
-// phone) and is searched linearly: a map and ring preallocated to the
-// 1,024-id default window cost 44 KB per device, two thirds of a
-// full-stack run's heap (docs/engine.md, "Memory").
+// phone), never past the window, and is searched linearly: a map and ring
+// preallocated to the 1,024-id default window cost 44 KB per device, two
+// thirds of a full-stack run's heap (docs/engine.md, "Memory").
 type dedupe struct {
 	log []MsgID // a ring once it holds window ids
 	pos int     // the oldest id once the ring is full
@@ -764,6 +775,11 @@ func (d *dedupe) repeat(id MsgID, window int) bool {
 		return true
 	}
 	if len(d.log) < window {
+		if len(d.log) == cap(d.log) {
+			// Double, but not past the window: the ring's final
+			// size is known.
+			d.log = slices.Grow(d.log, min(max(len(d.log), 4), window-len(d.log)))
+		}
 		d.log = append(d.log, id)
 		return false
 	}

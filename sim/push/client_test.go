@@ -2,6 +2,7 @@ package push
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -302,5 +303,45 @@ func TestPerDeviceRecordSizes(t *testing.T) {
 		if c.size > c.max {
 			t.Errorf("%s is %d bytes, want <= %d: every device pays for a field added here", c.name, c.size, c.max)
 		}
+	}
+}
+
+// A window as long as the server's inflight limit recognises every
+// redelivery, however many QoS 0 pushes arrive in between
+// (ClientConfig.DedupeWindow).
+func TestClientDedupeWindowOfTheInflightLimitSuffices(t *testing.T) {
+	const inflight = 3
+	b := newBed(t, ServerConfig{MaxInflight: inflight}, d10)
+	strat := &fixedStrategy{alarm: exact(time.Hour), ack: 10 * time.Second}
+	c, log := newTestClient(t, b, strat, ClientConfig{DedupeWindow: inflight})
+	c.Start()
+	b.runTo(time.Second)
+	b.dialed[0].blackhole = true // every PUBACK is lost
+	var qos1 []MsgID
+	for i := range 5 {
+		id, err := b.srv.Publish("dev1", "devices/dev1", nil, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qos1 = append(qos1, id)
+		for range 4 * i {
+			if _, err := b.srv.Publish("dev1", "devices/dev1", nil, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.runTo(2 * time.Second)
+	c.NetworkChanged(strategy.Network{Kind: "cellular", Label: "carrier"})
+	b.runTo(5 * time.Second)
+	dups := log.of(ClientPushDuplicate)
+	var got []MsgID
+	for _, d := range dups {
+		got = append(got, d.Msg)
+	}
+	if !slices.Equal(got, qos1[:inflight]) {
+		t.Fatalf("duplicates %v, want the %d inflight pushes %v", got, inflight, qos1[:inflight])
+	}
+	if st := c.Stats(); st.Pushes != 5+4*(0+1+2+3+4) || st.Duplicates != inflight {
+		t.Fatalf("stats %+v, want 45 pushes and %d duplicates", st, inflight)
 	}
 }

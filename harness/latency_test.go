@@ -1,0 +1,47 @@
+package harness
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestLatencyLogIsExact(t *testing.T) {
+	edge := []time.Duration{0, 1, 72 * time.Millisecond, latencyEscape - 1, latencyEscape, latencyEscape + 1,
+		10 * time.Hour, -time.Millisecond, -1 << 63, 1<<63 - 1}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		edge = append(edge, time.Duration(rng.Int64N(int64(20*time.Second))))
+	}
+	var l latencyLog
+	var want []float64
+	for _, d := range edge {
+		l.add(d)
+		want = append(want, d.Seconds())
+	}
+	if got := l.appendSeconds(nil); !slices.Equal(got, want) {
+		t.Fatalf("latencies changed on the way through the log")
+	}
+	for _, deadline := range []float64{-1, 0, 0.072, 4.294967295, 5, 36000} {
+		n := 0
+		for _, s := range want {
+			if s <= deadline {
+				n++
+			}
+		}
+		if got := l.within(deadline); got != n {
+			t.Errorf("within(%g) = %d, want %d", deadline, got, n)
+		}
+	}
+}
+
+func TestLatencyLogHalvesTheBytes(t *testing.T) {
+	var l latencyLog
+	for i := range 1000 {
+		l.add(time.Duration(i) * time.Millisecond)
+	}
+	if len(l) != 1000 {
+		t.Fatalf("1,000 latencies below 4.29 s take %d words, want 1,000", len(l))
+	}
+}
