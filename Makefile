@@ -12,6 +12,9 @@ BENCHTIME ?= 1x
 # Size of `make soak` (devices x virtual days).
 SOAK_DEVICES ?= 100000
 SOAK_DAYS    ?= 7
+# A directory for `make soak` to write a heap profile into at the end of
+# every virtual day (day-N.heap); empty for none.
+SOAK_HEAP    ?=
 
 # Ginkgo's CLI, pinned in go.mod as a tool.
 GINKGO    ?= $(GO) tool ginkgo
@@ -79,7 +82,7 @@ bench:
 ## unless RSS on the last day is within 5% of day 1 and no goroutine leaked.
 ## Not part of CI (docs/engine.md, "Soak").
 soak:
-	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS)
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS) $(if $(SOAK_HEAP),-soak.heapprofiles $(abspath $(SOAK_HEAP)))
 
 ## fuzz: each fuzz target for FUZZTIME.
 fuzz:

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ var (
 	soak        = flag.Bool("soak", false, "run TestSoak (make soak); off in CI")
 	soakDevices = flag.Int("soak.devices", 100000, "TestSoak: devices")
 	soakDays    = flag.Int("soak.days", 7, "TestSoak: virtual days")
+	soakHeap    = flag.String("soak.heapprofiles", "", "TestSoak: write a heap profile at the end of every day to this directory (day-N.heap)")
 )
 
 // soakSample is the process at the end of one virtual day.
@@ -61,6 +64,11 @@ func TestSoak(t *testing.T) {
 	}
 	s := small(t, "bench/cgnat-100k.yaml", fmt.Sprintf("groups.iphones.count=%d", n), fmt.Sprintf("duration=%dd", days),
 		fmt.Sprintf("networks.lte.nat[0].public_addresses=%d", (n+62)/63), "expect=[]")
+	if *soakHeap != "" {
+		if err := os.MkdirAll(*soakHeap, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var samples []soakSample
 	var serr error
 	start := time.Now()
@@ -77,6 +85,11 @@ func TestSoak(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		day := int((el + time.Minute) / (24 * time.Hour))
+		if *soakHeap != "" {
+			if err := writeHeapProfile(filepath.Join(*soakHeap, fmt.Sprintf("day-%d.heap", day))); err != nil {
+				serr = err
+			}
+		}
 		samples = append(samples, soakSample{day, rss, int64(ms.HeapAlloc), runtime.NumGoroutine(), time.Since(start)})
 		t.Logf("day %d: RSS %.1f MiB, live heap %.1f MiB, %d goroutines, %.0fs wall", day, float64(rss)/(1<<20),
 			float64(ms.HeapAlloc)/(1<<20), runtime.NumGoroutine(), time.Since(start).Seconds())
@@ -102,6 +115,20 @@ func TestSoak(t *testing.T) {
 	if end.goroutines > first.goroutines {
 		t.Errorf("goroutines grew from %d on day 1 to %d on day %d", first.goroutines, end.goroutines, end.day)
 	}
+}
+
+// writeHeapProfile writes the heap profile as of the last collection to
+// path: compare two days with go tool pprof -base.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // TestStepHook checks that Options.Step sees every virtual minute, in
