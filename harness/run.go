@@ -721,19 +721,11 @@ func (r *runner) buildGroups(gnames []string) error {
 				}
 			} else {
 				crng := r.rng("client", ds.name)
-				cc := push.ClientConfig{
-					ClientID:     ds.name,
-					KeepAlive:    gc.PushKeepAlive,
-					TLS:          g.clientTLS(),
-					Backoff:      bo,
-					UserTimeout:  gc.TCP.UserTimeout,
-					Network:      strategy.Network{Kind: string(ns.kind), Label: ns.name},
-					Observer:     push.ClientObserverFunc(ds.clientEvent),
-					BestEffort:   g.wl != nil && g.wl.QoS == 0,
-					Alarm:        alarmModel(gc.Alarm, crng, r.start, false),
-					Will:         willFor(gc, ds.name),
-					DedupeWindow: r.dedupeWindow(),
-				}
+				cc := r.clientConfig(g, ns, bo, ds.name)
+				cc.Observer = push.ClientObserverFunc(ds.clientEvent)
+				cc.BestEffort = g.wl != nil && g.wl.QoS == 0
+				cc.Alarm = alarmModel(gc.Alarm, crng, r.start, false)
+				cc.Will = willFor(gc, ds.name)
 				dial, err := r.dialer(ds, ds.name, g.transport, nil)
 				if err != nil {
 					return fmt.Errorf("groups.%s.transport: %w", gn, err)
