@@ -170,12 +170,13 @@ func (r *runner) appClient(ds *devState, cs *connState, app *appState, ns *netSt
 	cs.client = cl
 	ds.conns = append(ds.conns, cs)
 	// Phones do not all boot in the same millisecond: the device's client
-	// starts at a seeded instant in the first second. Apps with their own
-	// connection are launched at independent instants in the first
-	// appLaunchSpread, so exact alarms do not start in phase.
-	spread := time.Second
+	// starts at a seeded instant in the group's start spread (the first
+	// second by default). Apps with their own connection are launched at
+	// independent instants in the first appLaunchSpread (or the start
+	// spread if longer), so exact alarms do not start in phase.
+	spread := ds.g.startSpread()
 	if app != nil {
-		spread = appLaunchSpread
+		spread = max(spread, appLaunchSpread)
 	}
 	off := time.Duration(r.rng("start", id).Int64N(int64(spread)))
 	r.sched.At(r.start.Add(off), cl.Start)

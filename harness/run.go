@@ -657,6 +657,15 @@ func backoff(b scenarios.Backoff) (push.Backoff, error) {
 	return pb, pb.Validate()
 }
 
+// startSpread is the window in which the group's devices start
+// (scenarios.Group.StartSpread, default one second).
+func (g *groupState) startSpread() time.Duration {
+	if g.cfg.StartSpread > 0 {
+		return g.cfg.StartSpread
+	}
+	return time.Second
+}
+
 func (g *groupState) startNetwork() string {
 	if g.cfg.Network != "" {
 		return g.cfg.Network
@@ -737,8 +746,9 @@ func (r *runner) buildGroups(gnames []string) error {
 				ds.client = cl
 				ds.conns = []*connState{&ds.connState}
 				// Phones do not all boot in the same millisecond: start
-				// each client at a seeded instant in the first second.
-				off := time.Duration(r.rng("start", ds.name).Int64N(int64(time.Second)))
+				// each client at a seeded instant in the group's start
+				// spread (the first second by default).
+				off := time.Duration(r.rng("start", ds.name).Int64N(int64(g.startSpread())))
 				r.sched.At(r.start.Add(off), cl.Start)
 			}
 			d.SetTap(ds.tap)

@@ -295,6 +295,13 @@ type Group struct {
 	// keepalive_factor times it. Default 0: not announced, the server never
 	// closes idle connections (APNs and FCM behave so towards devices).
 	PushKeepAlive time.Duration `yaml:"push_keepalive"`
+	// StartSpread is the window in which the devices' push clients
+	// start, each at a seeded instant. Default 1s: every phone boots in
+	// the run's first second, a mass reconnect that holds every handshake
+	// in the NAT, the server and memory at once. A carrier-scale run that
+	// studies the steady state spreads its devices over minutes instead
+	// (docs/engine.md, "Scale scenarios").
+	StartSpread time.Duration `yaml:"start_spread"`
 	// Transport is the push connection's transport: {name: tcp} (default)
 	// or {name: quic, ...}; see docs/quic.md.
 	Transport Transport `yaml:"transport"`

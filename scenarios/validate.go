@@ -403,6 +403,13 @@ func (v *validator) group(p string, g *Group, s *Scenario) {
 	case ka > 65535*time.Second:
 		v.errorf(p+".push_keepalive", "must be at most 18h12m15s (65535 s, MQTT), got %s", FormatDuration(ka))
 	}
+	switch {
+	case g.StartSpread < 0:
+		v.errorf(p+".start_spread", "must not be negative, got %s", FormatDuration(g.StartSpread))
+	case s.Duration > 0 && g.StartSpread > s.Duration:
+		v.errorf(p+".start_spread", "%s is longer than the run (duration %s): some devices would never start",
+			FormatDuration(g.StartSpread), FormatDuration(s.Duration))
+	}
 	v.transport(p, g, s)
 	v.presenceGroup(p, g, s)
 	v.apps(p, g, s)
