@@ -43,15 +43,19 @@ func TestPresenceErrors(t *testing.T) {
 			`t.yaml:12:52: groups.phones.outages.kind: unknown outage kind "nap" (coverage-loss, device-off or app-suspended)`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load("t.yaml", []byte(tt.src))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantLoadError(t, tt.src, tt.want) })
+	}
+}
+
+// wantLoadError checks that loading src as t.yaml fails with exactly want.
+func wantLoadError(t *testing.T, src, want string) {
+	t.Helper()
+	_, err := Load("t.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if got := err.Error(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -15,15 +15,7 @@ func TestStartSpreadErrors(t *testing.T) {
 		{"longer than the run", base + "    start_spread: 2h\n",
 			`t.yaml:12:19: groups.phones.start_spread: 2h is longer than the run (duration 1h): some devices would never start`},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load("t.yaml", []byte(tt.src))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantLoadError(t, tt.src, tt.want) })
 	}
 	s, err := Load("t.yaml", []byte(base+"    start_spread: 10m\n"))
 	if err != nil {
