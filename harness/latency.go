@@ -12,7 +12,7 @@ import (
 // other (a push held through an outage, or negative under a wall clock) is
 // stored as an escape word followed by its nanoseconds in two words. The
 // results keep every latency for exact quantiles, so this is what a long
-// run's memory grows by; halving it is what keeps a week-long soak flat
+// run's memory still grows by, at half the rate of float64s
 // (docs/engine.md, "Soak").
 type latencyLog []uint32
 
