@@ -79,7 +79,8 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem $(PKGS)
 
 ## soak: SOAK_DEVICES phones (cgnat-100k) for SOAK_DAYS virtual days; fails
-## unless RSS on the last day is within 5% of day 1 and no goroutine leaked.
+## unless RSS on the last day, read after a collection that returned its free
+## pages to the OS, is within 5% of day 1 and no goroutine leaked.
 ## Not part of CI (docs/engine.md, "Soak").
 soak:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS) $(if $(SOAK_HEAP),-soak.heapprofiles $(abspath $(SOAK_HEAP)))
