@@ -45,3 +45,26 @@ func TestLatencyLogHalvesTheBytes(t *testing.T) {
 		t.Fatalf("1,000 latencies below 4.29 s take %d words, want 1,000", len(l))
 	}
 }
+
+// TestLatencyLogGrowsInSmallSteps checks that a log never holds more than
+// an eighth of itself, or 16 words, unused: with append's doubling every
+// device's log would reach its next capacity on the same day.
+func TestLatencyLogGrowsInSmallSteps(t *testing.T) {
+	var l latencyLog
+	for i := range 5000 {
+		d := time.Duration(i) * time.Microsecond
+		if i%100 == 7 {
+			d = 10 * time.Second // three words
+		}
+		l.add(d)
+		if slack := cap(l) - len(l); slack > max(16, len(l)/8) {
+			t.Fatalf("after %d latencies: %d words, capacity %d", i+1, len(l), cap(l))
+		}
+	}
+	if len(l) != 5000+2*50 {
+		t.Errorf("5,000 latencies (50 escaped) take %d words, want 5,100", len(l))
+	}
+	if got := l.within(5); got != 4950 {
+		t.Errorf("within(5) = %d, want 4,950", got)
+	}
+}
