@@ -117,3 +117,28 @@ func TestOnClosedRunsOnceAfterAbortAtTheSameInstant(t *testing.T) {
 		t.Fatalf("closed %v at %v, want once, ErrClosedLocally at %v", r.closed, r.closedAt, at)
 	}
 }
+
+// TestCloseKeepsNoResets checks that closing a world with open
+// connections leaves no packet records behind: the resets the stacks send
+// as they close would never be routed, and a million devices' would take
+// hundreds of MB at the end of the run.
+func TestCloseKeepsNoResets(t *testing.T) {
+	w, d, h := oneDevice(t, Config{Seed: 5}, Symmetric(LinkDir{Latency: ms(30)}), false)
+	if _, err := h.ListenTCP(5223, func(Conn) ConnHandler { return &recorder{w: w} }, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{w: w}
+	if _, err := d.DialTCP(netip.AddrPortFrom(serverAddr, 5223), r, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Scheduler().RunFor(time.Second)
+	if len(r.connected) != 1 {
+		t.Fatal("not connected")
+	}
+	w.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.out) != 0 {
+		t.Errorf("%d packets emitted while closing are kept, want none", len(w.out))
+	}
+}
