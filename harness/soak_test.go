@@ -105,8 +105,14 @@ func TestSoak(t *testing.T) {
 			}
 		}
 		samples = append(samples, soakSample{day, rss, settled, int64(ms.HeapAlloc), runtime.NumGoroutine(), time.Since(start)})
-		t.Logf("day %d: RSS %.1f MiB as found, %.1f MiB settled; live heap %.1f MiB; %d goroutines; %.0fs wall", day,
-			mib(rss), mib(settled), mib(int64(ms.HeapAlloc)), runtime.NumGoroutine(), time.Since(start).Seconds())
+		// What the settled RSS holds besides the live heap: the free
+		// room in spans that hold live objects, and the runtime's own
+		// structures (stacks, span records, collector metadata).
+		frag := int64(ms.HeapInuse - ms.HeapAlloc)
+		rt := int64(ms.StackSys + ms.MSpanSys + ms.MCacheSys + ms.GCSys + ms.BuckHashSys + ms.OtherSys)
+		t.Logf("day %d: RSS %.1f MiB as found, %.1f MiB settled; live heap %.1f MiB, free in its spans %.1f MiB, "+
+			"runtime %.1f MiB; %d goroutines; %.0fs wall", day, mib(rss), mib(settled), mib(int64(ms.HeapAlloc)),
+			mib(frag), mib(rt), runtime.NumGoroutine(), time.Since(start).Seconds())
 	}}
 	res, err := Run(context.Background(), s, opts)
 	if err != nil {
