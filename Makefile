@@ -81,9 +81,10 @@ bench:
 ## soak: SOAK_DEVICES phones (cgnat-100k) for SOAK_DAYS virtual days; fails
 ## unless RSS on the last day, read after a collection that returned its free
 ## pages to the OS, is within 5% of day 1 and no goroutine leaked.
+## SOAK_PARTITIONS (default 1, one world) sets the scenario's partitions.
 ## Not part of CI (docs/engine.md, "Soak").
 soak:
-	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS) $(if $(SOAK_HEAP),-soak.heapprofiles $(abspath $(SOAK_HEAP)))
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./harness -args -soak -soak.devices $(SOAK_DEVICES) -soak.days $(SOAK_DAYS) $(if $(SOAK_PARTITIONS),-soak.partitions $(SOAK_PARTITIONS)) $(if $(SOAK_HEAP),-soak.heapprofiles $(abspath $(SOAK_HEAP)))
 
 ## fuzz: each fuzz target for FUZZTIME.
 fuzz:

@@ -240,9 +240,9 @@ func (r *runner) buildAppWorkloads(g *groupState) error {
 		where := fmt.Sprintf("groups.%s.apps[%d].workload", g.name, k)
 		payload := make([]byte, wl.PayloadBytes)
 		qos, ttl := byte(wl.QoS), wl.TTL
-		for i, ds := range g.devs {
+		for j, ds := range g.devs {
 			as := ds.apps.list[k]
-			sch, err := r.pushSchedule(where, wl, ds.name+"/"+as.name, i, len(g.devs), from)
+			sch, err := r.pushSchedule(where, wl, ds.name+"/"+as.name, r.part+j*r.nparts, g.cfg.Count, from)
 			if err != nil {
 				return err
 			}

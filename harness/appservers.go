@@ -179,8 +179,14 @@ func (r *runner) isPushServer(proto nat.Protocol, ap netip.AddrPort) bool {
 }
 
 // eachServer applies f to every built-in server: the platform's, then the
-// own apps' in name order.
+// own apps' in name order; of a view, every partition's in turn.
 func (r *runner) eachServer(f func(*push.Server)) {
+	if r.view {
+		for _, p := range r.parts {
+			p.eachServer(f)
+		}
+		return
+	}
 	if r.srv != nil {
 		f(r.srv)
 	}

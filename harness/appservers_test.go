@@ -47,7 +47,7 @@ groups:
 // runRunner builds and runs src, returning the runner for inspection.
 func runRunner(t *testing.T, src string) *runner {
 	t.Helper()
-	r, err := build(loadString(t, src), Options{})
+	r, err := build(loadString(t, src), Options{}, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/natsim/natsim/nat"
@@ -199,78 +200,212 @@ func (r *runner) bucket() int {
 	return int(r.w.Now().Sub(r.start) / r.bucketSize())
 }
 
-// sample records the timeseries at a bucket start.
-func (r *runner) sample() {
-	t := r.w.Now().Sub(r.start)
-	open := 0
+// counts is what the timeseries records at a bucket start: per group
+// the connected devices and the sum of their strategies' intervals, and
+// the server's open connections against the devices' connected ones.
+type counts struct {
+	t               time.Duration
+	groups          []groupCounts
+	open, connected int
+}
+
+type groupCounts struct {
+	connected int
+	interval  time.Duration
+}
+
+// count reads the counts of the runner's devices and servers now.
+func (r *runner) count() counts {
+	c := counts{t: r.w.Now().Sub(r.start), groups: make([]groupCounts, len(r.groups))}
 	if r.srv != nil {
-		r.eachServer(func(srv *push.Server) { open += srv.Stats().ConnectionsOpen })
+		r.eachServer(func(srv *push.Server) { c.open += srv.Stats().ConnectionsOpen })
 	} else if r.ext != nil {
-		open = r.ext.open
+		c.open = r.ext.open
 	}
-	connected := 0
-	for _, g := range r.groups {
-		c := 0
-		var iv time.Duration
+	for i, g := range r.groups {
+		gc := &c.groups[i]
 		for _, ds := range g.devs {
 			if ds.connected() {
-				c++
+				gc.connected++
 			}
 			if ds.strat != nil {
-				iv += ds.strat.Interval()
+				gc.interval += ds.strat.Interval()
 			}
-			connected += ds.connectedConns()
-		}
-		r.series = append(r.series, seriesRow{t, g.name, "connected_devices", float64(c)})
-		if iv > 0 {
-			r.series = append(r.series, seriesRow{t, g.name, "mean_interval_s", iv.Seconds() / float64(len(g.devs))})
+			c.connected += ds.connectedConns()
 		}
 	}
-	r.series = append(r.series, seriesRow{t, "all", "server_open_conns", float64(open)})
-	r.series = append(r.series, seriesRow{t, "all", "server_half_open_conns", float64(max(open-connected, 0))})
+	return c
+}
+
+// add adds o's counts (another partition's at the same instant) to c's.
+func (c *counts) add(o counts) {
+	for i, g := range o.groups {
+		c.groups[i].connected += g.connected
+		c.groups[i].interval += g.interval
+	}
+	c.open += o.open
+	c.connected += o.connected
+}
+
+// record appends the timeseries rows of c, the counts of every device of
+// the run (every partition's).
+func (r *runner) record(c counts) {
+	for i, g := range r.groups {
+		gc := c.groups[i]
+		r.series = append(r.series, seriesRow{c.t, g.name, "connected_devices", float64(gc.connected)})
+		if gc.interval > 0 {
+			r.series = append(r.series, seriesRow{c.t, g.name, "mean_interval_s", gc.interval.Seconds() / float64(len(g.devs))})
+		}
+	}
+	r.series = append(r.series, seriesRow{c.t, "all", "server_open_conns", float64(c.open)})
+	r.series = append(r.series, seriesRow{c.t, "all", "server_half_open_conns", float64(max(c.open-c.connected, 0))})
+}
+
+// advance runs a partition's clock to t, a bucket start, and keeps its
+// counts there for the view (a partition of one run samples itself).
+func (r *runner) advance(t time.Time) {
+	r.sched.RunUntil(t)
+	if r.nparts > 1 {
+		r.samples = append(r.samples, r.count())
+	}
+	r.at.Store(int64(t.Sub(r.start)))
+	r.ran.Store(int64(r.sched.Events()))
 }
 
 func (r *runner) run(ctx context.Context) error {
 	step := r.bucketSize()
 	wall := time.Now()
-	lastReport := wall
-	lastEvents := r.sched.Events()
-	// A cancelled context (Ctrl-C, SIGTERM) stops the scheduler after the
+	// A cancelled context (Ctrl-C, SIGTERM) stops the schedulers after the
 	// event in progress, not at the end of the sampling step: a step of a
 	// large world can take minutes of wall time.
-	defer context.AfterFunc(ctx, r.sched.Stop)()
+	defer context.AfterFunc(ctx, func() {
+		for _, p := range r.parts {
+			p.sched.Stop()
+		}
+	})()
 	cancelled := func(err error) error {
 		return fmt.Errorf("run cancelled at %v virtual: %w", r.sched.Now().Sub(r.start).Truncate(time.Millisecond), err)
 	}
-	for t := r.start; t.Before(r.end); t = t.Add(step) {
-		if err := ctx.Err(); err != nil {
-			return cancelled(err)
-		}
-		r.sched.RunUntil(t)
-		if err := ctx.Err(); err != nil {
-			return cancelled(err)
-		}
-		r.sample()
-		if r.opts.Step != nil {
-			r.opts.Step(t.Sub(r.start))
-		}
+	progress := r.progress(wall)
+	if r.view && r.opts.Step == nil {
+		// Nothing needs the partitions at the same instant: each runs
+		// its whole course, sampling itself, while progress is reported.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
 		if r.opts.Progress != nil {
-			if now := time.Now(); now.Sub(lastReport) >= 500*time.Millisecond {
-				ev := r.sched.Events()
-				rate := float64(ev-lastEvents) / now.Sub(lastReport).Seconds()
-				fmt.Fprintf(r.opts.Progress, "\r%s: %s / %s virtual, %.0f events/s   ", r.sc.Name,
-					scenarios.FormatDuration(t.Sub(r.start).Truncate(time.Second)), scenarios.FormatDuration(r.sc.Duration), rate)
-				lastReport, lastEvents = now, ev
+			wg.Go(func() {
+				tick := time.NewTicker(500 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						progress()
+					}
+				}
+			})
+		}
+		// A partition that has run is finished and its world closed at
+		// once: what the results read stays, its stacks' memory goes,
+		// so a run holds the connections of the partitions running, not
+		// of all of them.
+		took := make([]time.Duration, len(r.parts))
+		errs := make([]error, len(r.parts))
+		each(len(r.parts), func(k int) {
+			p, t0 := r.parts[k], time.Now()
+			for t := p.start; t.Before(p.end) && ctx.Err() == nil; t = t.Add(step) {
+				p.advance(t)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			p.sched.RunUntil(p.end)
+			errs[k] = p.finish()
+			p.w.Close()
+			took[k] = time.Since(t0)
+		})
+		close(stop)
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return cancelled(err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if r.stepTimes != nil {
+			r.stepTimes(took)
+		}
+	} else {
+		for t := r.start; t.Before(r.end); t = t.Add(step) {
+			if err := ctx.Err(); err != nil {
+				return cancelled(err)
+			}
+			r.stepAll(t)
+			if err := ctx.Err(); err != nil {
+				return cancelled(err)
+			}
+			if !r.view {
+				r.sample()
+			}
+			if r.opts.Step != nil {
+				r.opts.Step(t.Sub(r.start))
+			}
+			progress()
+		}
+		each(len(r.parts), func(k int) { r.parts[k].sched.RunUntil(r.end) })
+		if err := ctx.Err(); err != nil {
+			return cancelled(err)
+		}
+		for _, p := range r.parts {
+			if err := p.finish(); err != nil {
+				return err
 			}
 		}
-	}
-	r.sched.RunUntil(r.end)
-	if err := ctx.Err(); err != nil {
-		return cancelled(err)
 	}
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
 	}
+	r.gather()
+	return errors.Join(r.errs...)
+}
+
+// sample records the timeseries of an unpartitioned run at a bucket
+// start.
+func (r *runner) sample() { r.record(r.count()) }
+
+// progress returns what reports progress (virtual time, events per
+// second) to Options.Progress at most twice a second; it does nothing
+// without a writer. It reads only what the partitions publish (advance),
+// so it may run while they do: the virtual time it gives is the mean of
+// theirs.
+func (r *runner) progress(wall time.Time) func() {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	last, lastEvents := wall, int64(0)
+	return func() {
+		now := time.Now()
+		if now.Sub(last) < 500*time.Millisecond {
+			return
+		}
+		var at time.Duration
+		var ev int64
+		for _, p := range r.parts {
+			at += time.Duration(p.at.Load())
+			ev += p.ran.Load()
+		}
+		at /= time.Duration(len(r.parts))
+		rate := float64(ev-lastEvents) / now.Sub(last).Seconds()
+		fmt.Fprintf(r.opts.Progress, "\r%s: %s / %s virtual, %.0f events/s   ", r.sc.Name,
+			scenarios.FormatDuration(at.Truncate(time.Second)), scenarios.FormatDuration(r.sc.Duration), rate)
+		last, lastEvents = now, ev
+	}
+}
+
+// finish ends a partition's run: servers expire what they still hold,
+// the capture is flushed, the world's counters are read.
+func (r *runner) finish() error {
 	r.eachServer((*push.Server).Expire)
 	r.closeExternal()
 	if r.pcap != nil {
@@ -279,5 +414,5 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	r.stats = r.w.Stats()
-	return errors.Join(r.errs...)
+	return nil
 }

@@ -228,7 +228,7 @@ func TestRunCancelled(t *testing.T) {
 // end of the sampling step (a step of a large world can take minutes):
 // a cancel from inside the world at 30.5 s virtual ends the run there.
 func TestRunCancelledMidStep(t *testing.T) {
-	r, err := build(small(t, "quickstart.yaml", "groups.phones.count=2"), Options{})
+	r, err := build(small(t, "quickstart.yaml", "groups.phones.count=2"), Options{}, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,6 +220,9 @@ func (r *runner) result() (*Result, error) {
 		s.Clock = string(scenarios.ClockVirtual)
 	}
 	s.VirtualS = dur.Seconds()
+	if r.nparts > 1 {
+		s.Partitions = r.nparts
+	}
 	s.Devices = len(r.devs)
 	s.Events = r.nevents
 	s.Packets = r.stats.Packets

@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/natsim/natsim/nat"
@@ -42,7 +44,8 @@ type Options struct {
 	AllowRemoteServer bool
 	// Step, when not nil, is called on the run's goroutine after every
 	// minute of virtual time (the timeseries bucket), with the virtual
-	// time elapsed, while the world is quiescent between events. It is
+	// time elapsed, while the world (every partition's) is quiescent
+	// between events. It is
 	// for watching the process during long runs (the soak test samples
 	// RSS and goroutines with it); it must not touch the run. Results do
 	// not depend on it.
@@ -64,12 +67,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Result, err
 	if s == nil {
 		return nil, errors.New("harness: nil scenario")
 	}
-	r, err := build(s, opts)
+	r, err := buildRun(s, opts)
 	if err != nil {
 		return nil, fmt.Errorf("harness: scenario %q: %w", s.Name, err)
 	}
-	defer r.w.Close()
-	defer r.closeExternal()
+	defer r.close()
 	wallStart := time.Now()
 	if err := r.run(ctx); err != nil {
 		return nil, fmt.Errorf("harness: scenario %q: %w", s.Name, err)
@@ -84,10 +86,62 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Result, err
 	return res, nil
 }
 
+// buildRun builds every partition of s (Scenario.Partitions), on up to
+// GOMAXPROCS goroutines at a time, and returns the runner that steps and
+// reports them: close it when done.
+func buildRun(s *scenarios.Scenario, opts Options) (*runner, error) {
+	n := max(s.Partitions, 1)
+	parts := make([]*runner, n)
+	errs := make([]error, n)
+	each(n, func(k int) { parts[k], errs[k] = build(s, opts, k, n) })
+	for k, err := range errs {
+		if err == nil {
+			continue
+		}
+		for _, p := range parts {
+			if p != nil {
+				p.close()
+			}
+		}
+		if n > 1 {
+			err = fmt.Errorf("partition %d of %d: %w", k, n, err)
+		}
+		return nil, err
+	}
+	return merge(parts), nil
+}
+
+// close tears down the worlds of every partition of the run.
+func (r *runner) close() {
+	for _, p := range r.parts {
+		p.closeExternal()
+		p.w.Close()
+	}
+}
+
 // runner holds one run's world and everything attached to it.
 type runner struct {
-	sc    *scenarios.Scenario
-	opts  Options
+	sc   *scenarios.Scenario
+	opts Options
+	// part is this runner's partition of nparts (Scenario.Partitions);
+	// parts are every partition's runners, in order. A run of one
+	// partition is its own view (parts holds itself); a run of several
+	// is stepped and reported through a view (merge) whose parts are the
+	// partitions; a view builds no world and reads the time from
+	// partition 0's (w and sched), which every step brings to its end.
+	part, nparts int
+	parts        []*runner
+	view         bool
+	// stepTimes, when set (by the scale benchmark), receives the wall
+	// time each partition took to run, in order, when they run without
+	// a barrier (a view without Options.Step).
+	stepTimes func(took []time.Duration)
+	// samples are a partition's counts at each bucket start, for the
+	// view's timeseries; at (virtual time reached, since the start) and
+	// ran (events run) are what it publishes for progress reports.
+	samples []counts
+	at, ran atomic.Int64
+
 	w     *sim.World
 	sched *sim.Scheduler
 	srv   *push.Server
@@ -223,11 +277,16 @@ func (r *runner) hash(parts ...string) uint64 {
 	return h.Sum64()
 }
 
-func build(s *scenarios.Scenario, opts Options) (*runner, error) {
+// build builds partition part of nparts (1 for an unpartitioned run).
+func build(s *scenarios.Scenario, opts Options, part, nparts int) (*runner, error) {
 	if s.Server.External != "" && s.Clock != scenarios.ClockWall {
 		return nil, fmt.Errorf("server.external: an external server needs clock: wall")
 	}
-	r := &runner{sc: s, opts: opts, nets: map[string]*netState{}, byClient: map[string]*devState{}, byAddr: map[netip.Addr]*devState{}}
+	if nparts > 1 && (s.Server.External != "" || s.Clock == scenarios.ClockWall) {
+		return nil, fmt.Errorf("partitions: a wall-clock run or an external server is one world: partitions must be 1, got %d", nparts)
+	}
+	r := &runner{sc: s, opts: opts, part: part, nparts: nparts, nets: map[string]*netState{}, byClient: map[string]*devState{}, byAddr: map[netip.Addr]*devState{}}
+	r.parts = []*runner{r} // its own view until merge makes one of several
 	// Events are kept only for events.jsonl: a 1,000-phone day with a
 	// 1-minute keep-alive emits millions (about 200 MB of JSON).
 	r.keepEvents = len(s.Outputs.Formats) == 0 || slices.Contains(s.Outputs.Formats, "jsonl")
@@ -237,6 +296,10 @@ func build(s *scenarios.Scenario, opts Options) (*runner, error) {
 	// stacks).
 	gnames := sortedKeys(s.Groups)
 	cfg := sim.Config{Seed: s.Seed, Wall: s.Clock == scenarios.ClockWall}
+	if nparts > 1 {
+		// Each partition's stacks draw their own ISNs and ports.
+		cfg.Seed = r.hash("partition", strconv.Itoa(part))
+	}
 	r.w = sim.NewWorld(cfg)
 	r.sched = r.w.Scheduler()
 	r.start = r.w.Now()
@@ -501,7 +564,7 @@ func (r *runner) buildNetworks() error {
 				if err != nil {
 					return err
 				}
-				c.Seed = r.hash("nat", name, fmt.Sprint(ls.index))
+				c.Seed = r.hash(r.shard("nat", name, fmt.Sprint(ls.index))...)
 				outer := si == len(ns.shared)-1
 				n := max(len(c.PublicAddrs), 1)
 				if ls.layer.PublicAddresses > 0 {
@@ -511,11 +574,20 @@ func (r *runner) buildNetworks() error {
 				if err != nil {
 					return fmt.Errorf("networks.%s.nat[%d].public_addresses: %w", name, ls.index, err)
 				}
-				c.PublicAddrs = pool[:n]
+				if n < r.nparts {
+					return fmt.Errorf("networks.%s.nat[%d].public_addresses: %d cannot be split among %d partitions: each partition's share of a shared layer needs an address of its own", name, ls.index, n, r.nparts)
+				}
+				// A partition owns every nparts-th address of the pool,
+				// and of each set of spares.
+				c.PublicAddrs = r.share(pool[:n])
 				c.RouterAddr = netip.Addr{}
 				if outer {
-					cfg.SharedOutside = pool
-					ns.spare = pool[n:]
+					var spare []netip.Addr
+					for at := n; at < len(pool); at += n {
+						spare = append(spare, r.share(pool[at:at+n])...)
+					}
+					cfg.SharedOutside = append(slices.Clip(c.PublicAddrs), spare...)
+					ns.spare = spare
 				}
 				t, err := nat.New(c)
 				if err != nil {
@@ -702,7 +774,7 @@ func (r *runner) buildGroups(gnames []string) error {
 		// user_timeout is per connection (the client's dial options).
 		prof := &sim.TCPProfile{MinRTO: gc.TCP.MinRTO, MaxRTO: gc.TCP.MaxRTO, MaxRetries: gc.TCP.MaxRetries, SynRetries: gc.TCP.SYNRetries}
 		r.groups = append(r.groups, g)
-		for i := range gc.Count {
+		for i := r.part; i < gc.Count; i += r.nparts {
 			ds := &devState{r: r, name: fmt.Sprintf("%s/%d", gn, i), g: g}
 			st, err := strategy.New(gc.Strategy.Name, params, r.rng("strategy", ds.name))
 			if err != nil {
@@ -798,8 +870,8 @@ func (r *runner) buildWorkload(g *groupState) error {
 		return nil
 	}
 	payload := make([]byte, wl.PayloadBytes)
-	for i, ds := range g.devs {
-		sch, err := r.pushSchedule("workload."+g.name, wl, ds.name, i, len(g.devs), r.start)
+	for j, ds := range g.devs {
+		sch, err := r.pushSchedule("workload."+g.name, wl, ds.name, r.part+j*r.nparts, g.cfg.Count, r.start)
 		if err != nil {
 			return err
 		}
@@ -968,7 +1040,7 @@ func (r *runner) buildTimeline() error {
 	for i, e := range r.sc.Timeline {
 		where := fmt.Sprintf("timeline[%d]", i)
 		at := r.start.Add(e.At)
-		rng := r.rng("timeline", fmt.Sprint(i))
+		rng := r.rng(r.shard("timeline", fmt.Sprint(i))...)
 		var ns *netState
 		if e.Network != "" {
 			ns = r.nets[e.Network]
@@ -1111,6 +1183,9 @@ func (r *runner) buildCapture() error {
 	sel := r.sc.Outputs.Pcap
 	if len(sel) == 0 && !r.opts.Pcap {
 		return nil
+	}
+	if r.nparts > 1 {
+		return fmt.Errorf("a capture (outputs.pcap or --pcap) records one world: partitions must be 1, got %d", r.nparts)
 	}
 	var devs []*sim.Device
 	if len(sel) == 0 {

@@ -19,7 +19,11 @@ func cell(x float64, prec int) string {
 // reconnects, energy per device-day) and the expectations with verdicts.
 func PrintSummary(w io.Writer, r *Result) {
 	s := r.Summary
-	fmt.Fprintf(w, "%s  seed %d  %s virtual  %d devices  %d events\n\n", s.Scenario, s.Seed, fmtSeconds(s.VirtualS), s.Devices, s.Events)
+	parts := ""
+	if s.Partitions > 1 {
+		parts = fmt.Sprintf("  %d partitions", s.Partitions)
+	}
+	fmt.Fprintf(w, "%s  seed %d  %s virtual  %d devices%s  %d events\n\n", s.Scenario, s.Seed, fmtSeconds(s.VirtualS), s.Devices, parts, s.Events)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "group\tdevices\tdelivery\tp50 s\tp99 s\tka/dev-h\treconnects\tJ/dev-day\t")
 	for _, g := range s.Groups {

@@ -66,7 +66,7 @@ func (r *runner) newTransport(where string, t scenarios.Transport, bs *builtServ
 	cfg := quic.Config{
 		IdleTimeout:      t.ServerIdleTimeout,
 		DisableMigration: t.Migration != nil && !*t.Migration,
-		Rand:             r.rng(append([]string{"quic-server"}, key...)...),
+		Rand:             r.rng(r.shard(append([]string{"quic-server"}, key...)...)...),
 	}
 	// The reset key is explicit so that a restarted listener keeps it.
 	cfg.StatelessResetKey = make([]byte, 16)

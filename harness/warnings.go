@@ -76,6 +76,9 @@ func Warnings(s *scenarios.Scenario) ([]string, error) {
 				out = append(out, fmt.Sprintf("%s: %s devices share it but it holds %s subscribers: %s%s",
 					at, thousands(subs), thousands(k.Subscribers), capacityText(k), addressesNeeded(k, subs)))
 			}
+			if p := s.Partitions; p > 1 {
+				out = append(out, partitionCapacity(at, cfg, subs, p, k.Subscribers >= subs)...)
+			}
 			// The next shared layer's subscribers are this one's addresses.
 			subs = min(subs, max(len(cfg.PublicAddrs), 1))
 		}
@@ -169,6 +172,28 @@ func devicesOn(s *scenarios.Scenario, net string) int {
 	return n
 }
 
+// partitionCapacity checks a shared layer split among p partitions
+// (Scenario.Partitions): partition k owns every pth pool address from k,
+// so the smallest share has len(pool)/p addresses and may serve
+// ceil(subs/p) devices. That is checked only when the whole pool holds
+// them all (fits): otherwise a warning has said so.
+func partitionCapacity(at string, cfg nat.Config, subs, p int, fits bool) []string {
+	n := len(cfg.PublicAddrs)
+	if n < p {
+		return []string{fmt.Sprintf("%s: %s public addresses cannot be split among %d partitions: each needs one of its own (a run fails)", at, thousands(n), p)}
+	}
+	if !fits {
+		return nil
+	}
+	cfg.PublicAddrs = cfg.PublicAddrs[:n/p]
+	k := cfg.Capacity()
+	if most := (subs + p - 1) / p; k.Subscribers < most {
+		return []string{fmt.Sprintf("%s: split among %d partitions, its smallest share holds %s subscribers but a partition has up to %s devices: %s",
+			at, p, thousands(k.Subscribers), thousands(most), capacityText(k))}
+	}
+	return nil
+}
+
 // capacityText spells out a capacity as the arithmetic behind it.
 func capacityText(k nat.Capacity) string {
 	addrs := thousands(k.Addresses) + " public addresses"
@@ -238,7 +263,7 @@ func (r *runner) runWarnings(res *Result, before []string) []string {
 				never++
 			}
 		}
-		k := ls.tables[0].Config().Capacity()
+		k := ls.capacity()
 		who := fmt.Sprintf("%s of %s devices never connected and", thousands(never), thousands(total))
 		if never == 0 {
 			who = "every device connected at least once, but"

@@ -128,7 +128,7 @@ timeline:
   - {at: 2m, type: public-address-change, network: cell}
 outputs: {formats: [json]}
 `)
-	r, err := build(s, Options{})
+	r, err := build(s, Options{}, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

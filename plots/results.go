@@ -156,19 +156,22 @@ type ExternalSummary struct {
 
 // Summary is summary.json. Fields this package does not know are ignored.
 type Summary struct {
-	SchemaVersion int            `json:"schema_version"`
-	Scenario      string         `json:"scenario"`
-	Seed          uint64         `json:"seed"`
-	Clock         string         `json:"clock"`
-	VirtualS      float64        `json:"virtual_s"`
-	WallS         float64        `json:"wall_s"`
-	Devices       int            `json:"devices"`
-	Events        int            `json:"events"`
-	Packets       uint64         `json:"packets"`
-	Groups        []GroupSummary `json:"groups"`
-	NATs          []NATSummary   `json:"nats"`
-	Expectations  []Expectation  `json:"expectations"`
-	Pass          bool           `json:"pass"`
+	SchemaVersion int    `json:"schema_version"`
+	Scenario      string `json:"scenario"`
+	Seed          uint64 `json:"seed"`
+	Clock         string `json:"clock"`
+	// Partitions is the scenario's partitions when more than one: the
+	// run was split into that many independent shards (absent for one).
+	Partitions   int            `json:"partitions,omitempty"`
+	VirtualS     float64        `json:"virtual_s"`
+	WallS        float64        `json:"wall_s"`
+	Devices      int            `json:"devices"`
+	Events       int            `json:"events"`
+	Packets      uint64         `json:"packets"`
+	Groups       []GroupSummary `json:"groups"`
+	NATs         []NATSummary   `json:"nats"`
+	Expectations []Expectation  `json:"expectations"`
+	Pass         bool           `json:"pass"`
 	// External describes the splice to a real server (server.external
 	// runs only).
 	External *ExternalSummary `json:"external,omitempty"`

@@ -36,6 +36,9 @@ func (s *Scenario) applyDefaults() {
 	if !has("clock") {
 		s.Clock = ClockVirtual
 	}
+	if !has("partitions") {
+		s.Partitions = 1
+	}
 	s.Server.applyDefaults(has)
 
 	names := sortedKeys(s.Networks)

@@ -45,6 +45,19 @@ type Scenario struct {
 	Expect []Expectation `yaml:"expect,omitempty"`
 	// Sweep, when present, turns the scenario into a grid of runs.
 	Sweep *Sweep `yaml:"sweep,omitempty"`
+	// Partitions splits the population into this many independent
+	// shards, which a run steps on as many cores as it is given
+	// (--procs) with results that do not depend on the core count.
+	// Device i of every group belongs to shard i mod Partitions; each
+	// shard has its own push front-end server and its own share of
+	// every shared NAT layer (pool address j goes to shard j mod
+	// Partitions, as a carrier's NAT instances each own a slice of the
+	// pool), so devices of different shards never contend for a port.
+	// Default 1: one world, one shared NAT, one server. Changing it
+	// changes the results (which shard a device's NAT and server are);
+	// the core count never does. A virtual-clock, built-in-server run
+	// without a capture only; at most MaxPartitions.
+	Partitions int `yaml:"partitions,omitempty" jsonschema:"minimum=1,maximum=1024"`
 
 	src      *source   // positions and the node tree, for errors and sweeps
 	warnings ErrorList // doubtful settings (Warnings)
@@ -54,6 +67,10 @@ type Scenario struct {
 // wall-clock runs are for checking against real servers on loopback, and a
 // CI job should not sit for hours doing it.
 const MaxWallDuration = 15 * time.Minute
+
+// MaxPartitions bounds Scenario.Partitions: each shard has its own
+// server stack and its own slice of every shared pool.
+const MaxPartitions = 1024
 
 // Clock selects the time base of a run.
 type Clock string

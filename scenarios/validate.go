@@ -93,6 +93,7 @@ func (v *validator) scenario(s *Scenario) {
 		v.errorf("clock", "unknown clock %q (virtual or wall)", s.Clock)
 	}
 	v.server(s)
+	v.partitions(s)
 
 	if !has("networks") {
 		v.missing("", "networks")
@@ -164,6 +165,25 @@ func (v *validator) scenario(s *Scenario) {
 	}
 	if s.Sweep != nil {
 		v.sweep(s)
+	}
+}
+
+// partitions checks the shard count and what a sharded run cannot do.
+func (v *validator) partitions(s *Scenario) {
+	if s.Partitions < 1 || s.Partitions > MaxPartitions {
+		v.errorf("partitions", "must be in [1,%d], got %d", MaxPartitions, s.Partitions)
+		return
+	}
+	if s.Partitions == 1 {
+		return
+	}
+	switch {
+	case s.Clock == ClockWall:
+		v.errorf("partitions", "a wall-clock run is one world: partitions must be 1, got %d", s.Partitions)
+	case s.Server.External != "":
+		v.errorf("partitions", "an external server is one server: partitions must be 1, got %d", s.Partitions)
+	case len(s.Outputs.Pcap) > 0:
+		v.errorf("partitions", "outputs.pcap captures one world: partitions must be 1, got %d", s.Partitions)
 	}
 }
 

@@ -3,8 +3,12 @@ package sim
 import (
 	"errors"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // redialer redials from OnClosed at once, as a push client that
@@ -141,4 +145,63 @@ func TestCloseKeepsNoResets(t *testing.T) {
 	if len(w.out) != 0 {
 		t.Errorf("%d packets emitted while closing are kept, want none", len(w.out))
 	}
+}
+
+// TestCloseLetsGoOfStacks checks that a closed world keeps no gVisor
+// stack reachable while its devices, hosts and connections are still
+// held (a partitioned run reads their records after closing each
+// partition's world), and that those records read as closed.
+func TestCloseLetsGoOfStacks(t *testing.T) {
+	w, d, h := oneDevice(t, Config{Seed: 5}, Symmetric(LinkDir{Latency: ms(30)}), false)
+	if _, err := h.ListenTCP(5223, func(Conn) ConnHandler { return &recorder{w: w} }, nil); err != nil {
+		t.Fatal(err)
+	}
+	us, err := d.ListenUDP(4000, &udpRec{w: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn Conn
+	r := &recorder{w: w}
+	r.onConn = func(c Conn) { conn = c }
+	if _, err := d.DialTCP(netip.AddrPortFrom(serverAddr, 5223), r, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Scheduler().RunFor(time.Second)
+	if conn == nil {
+		t.Fatal("not connected")
+	}
+	var stacks []weak.Pointer[stack.Stack]
+	for _, st := range w.stacks {
+		stacks = append(stacks, weak.Make(st.s))
+	}
+	w.Close()
+	w.Close() // idempotent
+	// Two cycles: an object with a finalizer keeps what it reaches for
+	// one more.
+	runtime.GC()
+	runtime.GC()
+	for i, p := range stacks {
+		if p.Value() != nil {
+			t.Errorf("stack %d of %d is still reachable after Close", i, len(stacks))
+		}
+	}
+	if _, err := conn.Write([]byte("x")); !errors.Is(err, ErrClosedLocally) {
+		t.Errorf("write after Close: %v, want ErrClosedLocally", err)
+	}
+	conn.Abort()
+	if err := conn.Close(); err != nil {
+		t.Errorf("close after Close: %v", err)
+	}
+	if err := us.WriteTo([]byte("x"), netip.AddrPortFrom(serverAddr, 9)); err == nil {
+		t.Error("a UDP write after Close succeeded")
+	}
+	if err := us.Close(); err != nil {
+		t.Errorf("UDP close after Close: %v", err)
+	}
+	if !d.Addr().IsValid() || d.Network() == nil || w.Stats().Packets == 0 {
+		t.Errorf("the device's records are gone: %v, %v, %+v", d.Addr(), d.Network(), w.Stats())
+	}
+	runtime.KeepAlive(d)
+	runtime.KeepAlive(h)
+	runtime.KeepAlive(conn)
 }

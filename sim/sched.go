@@ -205,6 +205,18 @@ func (s *Scheduler) Stop() {
 	}
 }
 
+// drop discards every pending event (World.Close): their timers read as
+// stopped, and what their functions hold can be collected.
+func (s *Scheduler) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.heap {
+		e.t.idx = -1
+		e.t.f, e.t.pf, e.t.pkt = nil, nil, nil
+	}
+	s.heap, s.free, s.posted = nil, nil, nil
+}
+
 // Next returns the time of the next pending event.
 func (s *Scheduler) Next() (time.Time, bool) {
 	s.mu.Lock()

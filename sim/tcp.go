@@ -30,8 +30,20 @@ type iface struct {
 type sock interface {
 	id() uint64
 	teardown(err error)
+	// release lets go of the socket's endpoint once its stack is closed
+	// (World.Close): it reads as closed and reports nothing.
+	release()
 	setSlot(i int)
 	slot() int
+}
+
+// release lets go of the interface's stack and sockets (World.Close).
+func (i *iface) release() {
+	for _, k := range i.socks.s {
+		k.release()
+	}
+	i.socks.s = nil
+	i.st, i.ep = nil, nil
 }
 
 // sockSet is a device's live sockets; index-tracked for O(1) removal.
@@ -390,6 +402,13 @@ func (c *tcpConn) Abort() {
 
 func (c *tcpConn) teardown(err error) { c.finish(err, false) }
 
+func (c *tcpConn) release() {
+	c.state = stClosed
+	c.ep, c.q, c.we = nil, nil, waiter.Entry{}
+	c.wq = waiter.Queue{}
+	c.idx = -1
+}
+
 // finish closes the endpoint (gracefully or with a RST) and reports err.
 func (c *tcpConn) finish(err error, graceful bool) {
 	if c.state == stClosed {
@@ -507,6 +526,13 @@ func (l *Listener) dispatch() {
 		c.h.OnConnected(c)
 		c.dispatch()
 	}
+}
+
+func (l *Listener) release() {
+	l.closed = true
+	l.ep, l.we = nil, waiter.Entry{}
+	l.wq = waiter.Queue{}
+	l.idx = -1
 }
 
 // Close stops listening. Accepted connections are not affected.

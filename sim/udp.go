@@ -34,6 +34,13 @@ type UDPSocket struct {
 	local  netip.AddrPort
 }
 
+func (s *UDPSocket) release() {
+	s.closed = true
+	s.ep, s.we = nil, waiter.Entry{}
+	s.wq = waiter.Queue{}
+	s.idx = -1
+}
+
 func (s *UDPSocket) id() uint64    { return s.sid }
 func (s *UDPSocket) setSlot(i int) { s.idx = i }
 func (s *UDPSocket) slot() int     { return s.idx }

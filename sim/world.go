@@ -189,7 +189,14 @@ func (w *World) Devices() []*Device { return w.devices }
 // Hosts returns the world's hosts in creation order.
 func (w *World) Hosts() []*Host { return w.hosts }
 
-// Close tears down every stack. The world is unusable afterwards.
+// Close tears down every stack and lets go of it. The world cannot run
+// afterwards, but its devices, hosts and connections can still be read:
+// names, addresses, networks and the world's counters stay, and every
+// connection and socket reads as closed. Nothing the world holds then
+// keeps a gVisor stack or endpoint, nor a pending event, so their memory
+// can be collected while the records are still in use (a partitioned
+// run closes each partition's world when it has run). No callback runs.
+// Close may be called more than once.
 func (w *World) Close() {
 	// Closing a stack resets its connections, and nothing will route the
 	// segments that sends: WritePackets discards them rather than keep a
@@ -202,6 +209,19 @@ func (w *World) Close() {
 		st.s.Wait()
 	}
 	w.stacks = nil
+	w.devStacks = nil
+	w.dirty = nil
+	for _, d := range w.devices {
+		d.iface.release()
+	}
+	for _, h := range w.hosts {
+		h.iface.release()
+	}
+	w.sched.drop()
+	w.mu.Lock()
+	w.out, w.spare, w.notes, w.nspar = nil, nil, nil, nil
+	w.mu.Unlock()
+	w.closing, w.closeHead = nil, 0
 }
 
 // netStack is one gVisor stack of the world: a host's, or a shard of

@@ -153,10 +153,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	printCfg := fs.Bool("print-config", false, "print the resolved scenario and exit")
 	pcap := fs.Bool("pcap", false, "capture packets (outputs.pcap's devices, else the first device of each group)")
 	wall := fs.Bool("record-wall-time", false, "write the wall-clock duration into summary.json (breaks byte-identical results)")
-	// The scheduler goroutine and gVisor's TCP processors hand work to each
-	// other strictly in turn, so a second processor adds cross-core
-	// wake-ups and no parallelism: one is about 20% faster (docs/engine.md).
-	procs := fs.Int("procs", 1, "processors for the run (GOMAXPROCS); 0 keeps Go's default")
+	// A world's scheduler goroutine and gVisor's TCP processors hand work
+	// to each other strictly in turn, so a second processor adds
+	// cross-core wake-ups and no parallelism: one is about 20% faster
+	// (docs/engine.md). A partitioned scenario steps its partitions in
+	// parallel and, without --procs, gets every core.
+	procs := fs.Int("procs", 1, "processors for the run (GOMAXPROCS); 0 keeps Go's default, as does a scenario with partitions > 1 when --procs is not given")
 	prof := profileFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -172,13 +174,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 		return exitError
 	}
 	defer prof.stopInto(stderr, "natsim run", &code)
-	if *procs > 0 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
-	}
 	s, err := load(pos[0], sets, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitError
+	}
+	if *procs > 0 && (s.Partitions <= 1 || flagSet(fs, "procs")) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
 	}
 	if *seed != 0 {
 		s.Seed = *seed
@@ -420,4 +422,11 @@ func cmdVersion(stdout io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "natsim %s %s\n", v, runtime.Version())
 	return exitOK
+}
+
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
