@@ -273,7 +273,6 @@ func (r *runner) advance(t time.Time) {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	step := r.bucketSize()
 	wall := time.Now()
 	// A cancelled context (Ctrl-C, SIGTERM) stops the schedulers after the
 	// event in progress, not at the end of the sampling step: a step of a
@@ -283,91 +282,108 @@ func (r *runner) run(ctx context.Context) error {
 			p.sched.Stop()
 		}
 	})()
-	cancelled := func(err error) error {
-		return fmt.Errorf("run cancelled at %v virtual: %w", r.sched.Now().Sub(r.start).Truncate(time.Millisecond), err)
-	}
 	progress := r.progress(wall)
+	var err error
 	if r.view && r.opts.Step == nil {
-		// Nothing needs the partitions at the same instant: each runs
-		// its whole course, sampling itself, while progress is reported.
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		if r.opts.Progress != nil {
-			wg.Go(func() {
-				tick := time.NewTicker(500 * time.Millisecond)
-				defer tick.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick.C:
-						progress()
-					}
-				}
-			})
-		}
-		// A partition that has run is finished and its world closed at
-		// once: what the results read stays, its stacks' memory goes,
-		// so a run holds the connections of the partitions running, not
-		// of all of them.
-		took := make([]time.Duration, len(r.parts))
-		errs := make([]error, len(r.parts))
-		each(len(r.parts), func(k int) {
-			p, t0 := r.parts[k], time.Now()
-			for t := p.start; t.Before(p.end) && ctx.Err() == nil; t = t.Add(step) {
-				p.advance(t)
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			p.sched.RunUntil(p.end)
-			errs[k] = p.finish()
-			p.w.Close()
-			took[k] = time.Since(t0)
-		})
-		close(stop)
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return cancelled(err)
-		}
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		if r.stepTimes != nil {
-			r.stepTimes(took)
-		}
+		err = r.runApart(ctx, progress)
 	} else {
-		for t := r.start; t.Before(r.end); t = t.Add(step) {
-			if err := ctx.Err(); err != nil {
-				return cancelled(err)
-			}
-			r.stepAll(t)
-			if err := ctx.Err(); err != nil {
-				return cancelled(err)
-			}
-			if !r.view {
-				r.sample()
-			}
-			if r.opts.Step != nil {
-				r.opts.Step(t.Sub(r.start))
-			}
-			progress()
-		}
-		each(len(r.parts), func(k int) { r.parts[k].sched.RunUntil(r.end) })
-		if err := ctx.Err(); err != nil {
-			return cancelled(err)
-		}
-		for _, p := range r.parts {
-			if err := p.finish(); err != nil {
-				return err
-			}
-		}
+		err = r.runTogether(ctx, progress)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("run cancelled at %v virtual: %w", r.sched.Now().Sub(r.start).Truncate(time.Millisecond), cerr)
+	}
+	if err != nil {
+		return err
 	}
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "\r%s: done in %.1fs wall%20s\n", r.sc.Name, time.Since(wall).Seconds(), "")
 	}
 	r.gather()
 	return errors.Join(r.errs...)
+}
+
+// runTogether steps every partition (the one of an unpartitioned run)
+// to each bucket start, where the run samples, calls Options.Step and
+// reports progress, then to the end, and finishes them.
+func (r *runner) runTogether(ctx context.Context, progress func()) error {
+	for t := r.start; t.Before(r.end); t = t.Add(r.bucketSize()) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.stepAll(t)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !r.view {
+			r.sample()
+		}
+		if r.opts.Step != nil {
+			r.opts.Step(t.Sub(r.start))
+		}
+		progress()
+	}
+	each(len(r.parts), func(k int) { r.parts[k].sched.RunUntil(r.end) })
+	if ctx.Err() != nil {
+		return nil
+	}
+	for _, p := range r.parts {
+		if err := p.finish(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runApart runs each partition's whole course, sampling itself at every
+// bucket start, on up to GOMAXPROCS goroutines, while progress is
+// reported: nothing needs the partitions at the same instant. A partition
+// that has run is finished and its world closed at once: what the
+// results read stays, its stacks' memory goes, so the run holds the
+// connections of the partitions running, not of all of them.
+func (r *runner) runApart(ctx context.Context, progress func()) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if r.opts.Progress != nil {
+		wg.Go(func() {
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					progress()
+				}
+			}
+		})
+	}
+	took := make([]time.Duration, len(r.parts))
+	errs := make([]error, len(r.parts))
+	each(len(r.parts), func(k int) {
+		p, t0 := r.parts[k], time.Now()
+		for t := p.start; t.Before(p.end); t = t.Add(r.bucketSize()) {
+			if ctx.Err() != nil {
+				return
+			}
+			p.advance(t)
+		}
+		p.sched.RunUntil(p.end)
+		if ctx.Err() != nil {
+			return
+		}
+		errs[k] = p.finish()
+		p.w.Close()
+		took[k] = time.Since(t0)
+	})
+	close(stop)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if r.stepTimes != nil {
+		r.stepTimes(took)
+	}
+	return nil
 }
 
 // sample records the timeseries of an unpartitioned run at a bucket

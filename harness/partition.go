@@ -18,10 +18,13 @@ import (
 // own world, per partition: device i of every group goes to partition
 // i mod n, each partition has its own built-in servers and every nth
 // address of each shared NAT pool. Partitions share nothing while they
-// run, so they are stepped one virtual minute (the timeseries bucket) at
-// a time on as many goroutines as GOMAXPROCS allows, and what each
-// produced is merged in a fixed order when they all stop: the results do
-// not depend on the core count or on which partition finished first.
+// run, so each runs its whole course (sampling itself at every bucket
+// start) on one of as many goroutines as GOMAXPROCS allows, and its world
+// is closed when it is done; with Options.Step they are stepped one
+// virtual minute (the timeseries bucket) at a time together instead.
+// What each produced is merged in a fixed order when they all stop: the
+// results do not depend on the core count or on which partition finished
+// first (run, in collect.go).
 
 // shard appends the partition to the name of a random stream that
 // belongs to the partition rather than to a device (a NAT table's ports,

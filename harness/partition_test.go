@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,35 +17,6 @@ import (
 
 	"github.com/natsim/natsim/scenarios"
 )
-
-// TestPartitionedSameBytesForAnyProcs runs partitioned library scenarios
-// (scaled down, with events) on one, two and four Go processors and
-// compares every output file byte for byte: partitions run at the same
-// time on different cores, so anything the merge left to which of them
-// finished first would show up here as a difference.
-func TestPartitionedSameBytesForAnyProcs(t *testing.T) {
-	cases := []struct {
-		file string
-		sets []string
-	}{
-		{"nat-reboot-storm.yaml", []string{"groups.phones.count=61", "partitions=4"}},
-		{"apps-shared-vs-own.yaml", []string{"partitions=3"}},
-		{"watch-presence.yaml", []string{"partitions=3"}},
-		{"cgnat-port-exhaustion.yaml", []string{"groups.phones.count=150", "partitions=4", "duration=2h"}},
-	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			tmp := t.TempDir()
-			for _, procs := range []int{1, 2, 4} {
-				runtime.GOMAXPROCS(procs)
-				runTo(t, small(t, c.file, c.sets...), filepath.Join(tmp, fmt.Sprint(procs)))
-			}
-			sameFiles(t, filepath.Join(tmp, "1"), filepath.Join(tmp, "2"))
-			sameFiles(t, filepath.Join(tmp, "1"), filepath.Join(tmp, "4"))
-		})
-	}
-}
 
 // TestPartitionsSplitTheRun checks what a partitioned run reports: every
 // device once, in group order; events in time order with unique push
@@ -275,5 +245,25 @@ func TestPartitionModel(t *testing.T) {
 	skew := [][]time.Duration{{3 * ms, ms, ms, ms}}
 	if got := partitionModel(skew, 8*ms, 4); math.Abs(got-8.0/5) > 1e-9 {
 		t.Errorf("a skewed step on 4 cores: %v, want 1.6", got)
+	}
+}
+
+// TestPartitionedRunCancelled: a partitioned run stops when its context
+// is cancelled, before or while its partitions run.
+func TestPartitionedRunCancelled(t *testing.T) {
+	s := small(t, "nat-reboot-storm.yaml", "groups.phones.count=400", "partitions=4")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, s, Options{}); err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("cancelled before: got %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	if _, err := Run(ctx, s, Options{}); err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("cancelled while running: got %v", err)
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("the cancelled run took %v", took)
 	}
 }
