@@ -45,10 +45,11 @@ type Options struct {
 	// Step, when not nil, is called on the run's goroutine after every
 	// minute of virtual time (the timeseries bucket), with the virtual
 	// time elapsed, while the world (every partition's) is quiescent
-	// between events. It is
-	// for watching the process during long runs (the soak test samples
-	// RSS and goroutines with it); it must not touch the run. Results do
-	// not depend on it.
+	// between events. It is for watching the process during long runs
+	// (the soak test samples RSS and goroutines with it); it must not
+	// touch the run. Results do not depend on it. With it, the partitions
+	// of a partitioned run meet at every minute instead of each running
+	// its course apart, and are closed only at the end.
 	Step func(elapsed time.Duration)
 }
 
